@@ -1,0 +1,56 @@
+"""Shared helpers for the test suite: run a real pytest with --release-gate and read its verdict."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class GateRun:
+    """A finished ``pytest --release-gate`` run inside pytester, with its verdict file."""
+
+    def __init__(self, result: pytest.RunResult, path: Path) -> None:
+        self.result = result
+        self.path = path
+
+    @property
+    def ret(self) -> int:
+        return int(self.result.ret)
+
+    @property
+    def verdict(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    @property
+    def level(self) -> str:
+        return str(self.verdict["verdict"])
+
+    def gates(self, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        return [
+            g for g in self.verdict["gates"]
+            if (kind is None or g["kind"] == kind) and (status is None or g["status"] == status)
+        ]
+
+    @property
+    def stdout(self) -> str:
+        return str(self.result.stdout.str())
+
+
+@pytest.fixture
+def run_gate(pytester: pytest.Pytester) -> Callable[..., GateRun]:
+    """Run pytest --release-gate in a subprocess (global state, signals, xdist stay isolated)."""
+
+    def run(*args: str, subprocess: bool = True, gate: bool = True) -> GateRun:
+        full = (["--release-gate"] if gate else []) + ["-p", "no:cacheprovider", *args]
+        result = pytester.runpytest_subprocess(*full) if subprocess else pytester.runpytest(*full)
+        verdict = pytester.path / ".release-gates" / "verdict.json"
+        for a in args:
+            if a.startswith("--gate-verdict="):
+                verdict = pytester.path / a.split("=", 1)[1]
+        return GateRun(result, verdict)
+
+    return run

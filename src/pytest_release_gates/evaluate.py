@@ -1,0 +1,152 @@
+"""End of run: gather gate results, decide, write the verdict. Controller only.
+
+The order is fixed: load the baseline, record into it when accepting a run,
+collect every gate (a gate that crashes becomes a failing ``run`` gate),
+apply configured levels, decide, and write the verdict file atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from typing import Any
+
+import pytest
+
+from . import atomic
+from . import baseline as baseline_mod
+from .model import RUN, Decision, GateResult, Level, Status, UsageError
+from .report import verdict_file
+from .session import GateContext, GateSession
+
+_UNLEVELLED_KINDS = {RUN}
+
+
+def partial_reason(config: pytest.Config) -> str | None:
+    """Why this run is not the whole suite, or None. Decided from options alone,
+    so the controller knows it under xdist too."""
+    opt = config.option
+    reasons = []
+    if getattr(opt, "keyword", ""):
+        reasons.append(f"-k {opt.keyword!r}")
+    if getattr(opt, "markexpr", ""):
+        reasons.append(f"-m {opt.markexpr!r}")
+    if getattr(opt, "deselect", None):
+        reasons.append("--deselect")
+    if getattr(opt, "lf", False):
+        reasons.append("--lf")
+    if any("::" in str(a) for a in config.args):
+        reasons.append("node ids given")
+    return ", ".join(reasons) or None
+
+
+def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict[str, Any]:
+    """Run every gate and return the verdict document (also written to disk)."""
+    settings = state.settings
+    gates: list[GateResult] = []
+    baseline: Any
+    try:
+        baseline = baseline_mod.load(settings.baseline_path)
+    except UsageError as exc:
+        gates.append(GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"unreadable baseline: {exc}"))
+        baseline = None
+    context = GateContext(config, state, exitstatus, partial_reason(config), baseline)
+
+    if settings.update_baseline:
+        gates.extend(_update_baseline(config, context))
+
+    hook = config.hook.pytest_release_gates_collect
+    for impl in reversed(hook.get_hookimpls()):
+        name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
+        try:
+            produced = impl.function(*(dict(context=context)[a] for a in impl.argnames))
+            gates.extend(_checked(produced, name))
+        except Exception as exc:  # a crashing gate must not lose the run
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            gates.append(GateResult(
+                RUN, f"gate:{name}", Status.FAIL, Level.HOLD,
+                f"gate plugin {name} crashed: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})",
+            ))
+    gates = [_apply_levels(g, settings.levels) for g in gates]
+    decision = _decide(config, gates, context)
+    doc = verdict_file.build(config, state, context, gates, decision, complete=True)
+    verdict_file.write(settings.verdict_path, doc)
+    state.extra["context"] = context
+    return doc
+
+
+def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateResult]:
+    baseline = context.baseline
+    if baseline is None:  # unreadable: never overwritten
+        return []
+    lines: list[str] = []
+    for produced in config.hook.pytest_release_gates_update_baseline(context=context, baseline=baseline):
+        lines.extend(produced or ())
+    try:
+        written = baseline.save()
+    except UsageError as exc:
+        return [GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"could not write baseline: {exc}")]
+    context.messages.extend(lines)
+    context.messages.append(
+        f"baseline {'updated' if written else 'unchanged'}: {baseline.path}"
+    )
+    return []
+
+
+def _checked(produced: Any, plugin: str) -> list[GateResult]:
+    if produced is None:
+        return []
+    out = list(produced)
+    for g in out:
+        if not isinstance(g, GateResult):
+            raise TypeError(f"{plugin} returned {type(g).__name__}, not GateResult")
+    return out
+
+
+def _apply_levels(gate: GateResult, levels: dict[str, str] | Any) -> GateResult:
+    name = levels.get(gate.kind) if gate.kind not in _UNLEVELLED_KINDS and gate.kind != "tests" else None
+    if name is None or gate.status is not Status.FAIL:
+        return gate
+    if name == "warn":
+        return _replace(gate, status=Status.WARN)
+    return _replace(gate, level=Level.parse(name))
+
+
+def _replace(gate: GateResult, **changes: Any) -> GateResult:
+    import dataclasses
+
+    return dataclasses.replace(gate, **changes)
+
+
+def _decide(config: pytest.Config, gates: list[GateResult], context: GateContext) -> Decision:
+    from .verdict import reduce
+
+    default = reduce(gates)
+    decision = config.hook.pytest_release_gates_verdict(gates=gates, context=context)
+    if decision is None:
+        return default
+    if not isinstance(decision, Decision):
+        raise UsageError(f"pytest_release_gates_verdict returned {decision!r}, not a Decision")
+    run_floor = max((g.level for g in gates if g.kind == RUN and g.status is Status.FAIL), default=Level.DEPLOY)
+    if decision.level < run_floor:  # an incomplete run never deploys, whatever the policy
+        return Decision(run_floor, tuple(dict.fromkeys(default.reasons)))
+    return decision
+
+
+def provisional(config: pytest.Config, state: GateSession) -> None:
+    """Write the 'hold, incomplete' verdict that stands until the run ends."""
+    doc = verdict_file.build(config, state, None, [], Decision(Level.HOLD, (
+        "the run did not finish: this verdict was written when it started",)), complete=False)
+    verdict_file.write(state.settings.verdict_path, doc)
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def elapsed(state: GateSession) -> float:
+    return round(time.time() - state.started, 3)
+
+
+__all__ = ["atomic", "evaluate", "partial_reason", "provisional", "utcnow", "elapsed"]

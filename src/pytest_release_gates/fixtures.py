@@ -1,0 +1,27 @@
+"""The plugin's fixtures. Always available (also without ``--release-gate``),
+so a test that uses them runs either way; they only become gates under it.
+
+Imported into ``plugin.py`` so pytest finds them (the pytest-django way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def perf(request: pytest.FixtureRequest) -> Any:
+    """``perf.measure(func, *args, rounds=100, warmup=5, name=None, p50=None, p95=None, p99=None, max=None, **kwargs)``."""
+    from .perf import Perf
+
+    return Perf(request.node)
+
+
+@pytest.fixture
+def gate_metric(request: pytest.FixtureRequest) -> Any:
+    """``gate_metric(name, value, *, higher_is_better=False, tolerance=None)``: record a tracked metric."""
+    from .gate_metric import GateMetric
+
+    return GateMetric(request.node)

@@ -1,0 +1,18 @@
+"""Built-in gate kinds, one module each. Adding a kind = one module + one line here.
+
+Each module defines ``Gate``, a pytest plugin object registered under
+``--release-gate``; it implements ``pytest_release_gates_collect`` (and any
+pytest hooks it needs to observe the run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import run, tests
+
+#: (plugin name, factory) for every built-in gate kind, in registration order.
+BUILTIN: list[tuple[str, Any]] = [
+    ("release-gates-run", run.Gate),
+    ("release-gates-tests", tests.Gate),
+]

@@ -1,0 +1,62 @@
+"""Extension points: contribute gates, decide the verdict, publish it.
+
+Every built-in gate kind is itself a plugin implementing
+``pytest_release_gates_collect``; a conftest or third-party plugin does the
+same to add its own gates. See the README, "Writing your own gate".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .model import Decision, GateResult
+    from .session import GateContext
+
+hookspec = pytest.hookspec  # type: ignore[attr-defined]
+
+
+@hookspec
+def pytest_release_gates_collect(context: GateContext) -> Iterable[GateResult] | None:
+    """Return the gate results this plugin checked, at the end of the run.
+
+    Called once, on the controller (never on an xdist worker), after every
+    test report has arrived. ``context`` gives the settings, the test counts,
+    the observations each test shipped (``context.observations(kind)``) and
+    the baseline. A hook that raises does not lose the run: it becomes a
+    failing ``run`` gate naming the plugin, so the verdict is never deploy.
+    """
+
+
+@hookspec(firstresult=True)
+def pytest_release_gates_verdict(gates: Sequence[GateResult], context: GateContext) -> Decision | None:
+    """Decide the verdict from all gate results; the first non-None answer wins.
+
+    The built-in policy (``pytest_release_gates.verdict.reduce``) takes the
+    worst level of the failing gates. A policy that returns a level below
+    that of a failing ``run`` gate is overruled: an incomplete run never
+    deploys.
+    """
+
+
+@hookspec
+def pytest_release_gates_update_baseline(context: GateContext, baseline: Any) -> Iterable[str] | None:
+    """Record this run into ``baseline`` (only with ``--gate-update-baseline``).
+
+    Each gate kind edits its own section and returns lines saying what it
+    added, changed or removed. Runs before ``pytest_release_gates_collect``,
+    so gates are then checked against what was recorded.
+    """
+
+
+@hookspec
+def pytest_release_gates_report(verdict: dict[str, Any], context: GateContext) -> None:
+    """Publish the final verdict document (already written to the verdict file).
+
+    For output adapters: history, HTML, CI annotations. An adapter that
+    raises is reported as a warning; it cannot change a verdict already
+    written.
+    """

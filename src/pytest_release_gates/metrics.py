@@ -1,0 +1,83 @@
+"""Tracked metrics: the one format in which measurements reach the regression gate.
+
+Producers (``perf.measure``, ``gate_metric``, the pytest-benchmark bridge)
+call :func:`observe_metric` on the process running the test; the regression
+gate reads them back on the controller with :func:`collect`. A metric is
+keyed by ``"<test node id>::<name>"``: no line numbers, so moving code does
+not churn the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+import pytest
+
+from .session import GateContext, observe
+
+KIND: Final = "metric"
+#: Samples kept per observation; beyond this they are thinned evenly (sorted order kept).
+MAX_SAMPLES: Final = 1000
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Metric:
+    nodeid: str
+    name: str
+    values: tuple[float, ...]
+    sampled: bool  # True: many samples per run (significance test applies)
+    higher_is_better: bool = False
+    tolerance: float | None = None
+    unit: str = "s"
+    source: str = ""  # perf, gate_metric, benchmark, duration
+
+    @property
+    def key(self) -> str:
+        return f"{self.nodeid}::{self.name}"
+
+
+def observe_metric(
+    item: pytest.Item,
+    name: str,
+    values: Sequence[float],
+    *,
+    sampled: bool,
+    higher_is_better: bool = False,
+    tolerance: float | None = None,
+    unit: str = "s",
+    source: str = "",
+) -> None:
+    vals = [float(v) for v in values]
+    if len(vals) > MAX_SAMPLES:
+        step = len(vals) / MAX_SAMPLES
+        vals = [vals[int(i * step)] for i in range(MAX_SAMPLES)]
+    observe(item, KIND, {
+        "name": name,
+        "values": vals,
+        "sampled": sampled,
+        "higher_is_better": higher_is_better,
+        "tolerance": tolerance,
+        "unit": unit,
+        "source": source,
+    })
+
+
+def collect(context: GateContext) -> Iterator[Metric]:
+    """Every tracked metric the run observed, in report order."""
+    for obs in context.observations(KIND):
+        d: dict[str, Any] = obs.data
+        values = tuple(float(v) for v in d.get("values", ()) if isinstance(v, (int, float)) and math.isfinite(v))
+        yield Metric(
+            nodeid=obs.nodeid,
+            name=str(d["name"]),
+            values=values,
+            sampled=bool(d.get("sampled")),
+            higher_is_better=bool(d.get("higher_is_better")),
+            tolerance=d.get("tolerance"),
+            unit=str(d.get("unit", "s")),
+            source=str(d.get("source", "")),
+        )

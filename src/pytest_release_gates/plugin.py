@@ -1,0 +1,174 @@
+"""pytest hooks. Thin: each hook hands over to the module that owns the work."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import config as config_mod
+from . import evaluate, hookspecs
+from .fixtures import gate_metric, perf  # noqa: F401  (fixtures, found by pytest here)
+from .gates import BUILTIN
+from .model import UsageError
+from .report import markdown, terminal
+from .session import REPORT_ATTR, SESSION_KEY, WORKEROUTPUT_KEY, GateSession, take_observations
+
+MARKERS = (
+    "budget(seconds=None, *, memory_mb=None, p50=None, p95=None, p99=None): performance budget of this "
+    "test, checked under --release-gate: seconds of call-phase wall time, peak MB allocated, percentiles "
+    "(seconds) of its perf/benchmark samples.",
+    "regression(tolerance=None): track this test's call duration against the release-gate baseline.",
+    "gate(severity='major'): what a failure of this test does to the release verdict: 'critical' "
+    "(rollback), 'major' (hold) or 'minor' (warn only).",
+    "expected_errors(*types): exception or warning classes (or dotted names) this test is meant to "
+    "produce; they are not new error types for the release gate.",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("release-gates", "release gates (pytest-release-gates)")
+    group.addoption("--release-gate", action="store_true", default=False,
+                    help="evaluate all release gates, print the release-gate summary and write the verdict file; "
+                         "exit 0 only for deploy")
+    group.addoption("--gate-verdict", metavar="PATH", default=None,
+                    help="verdict file to write (default: config verdict_file, else .release-gates/verdict.json)")
+    group.addoption("--gate-baseline", metavar="PATH", default=None,
+                    help="baseline file to read and update (default: config baseline_file, else "
+                         "release-gates.baseline.json)")
+    group.addoption("--gate-update-baseline", action="store_true", default=False,
+                    help="accept this run: record its measurements, error types, coverage and findings into the baseline")
+    group.addoption("--gate-compare-ref", metavar="REV", default=None,
+                    help="measure tracked performance against git revision REV in the same run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    if not config.getoption("release_gate"):
+        return
+    try:
+        settings = config_mod.load(
+            config.rootpath,
+            update_baseline=config.getoption("gate_update_baseline") or None,
+            compare_ref=config.getoption("gate_compare_ref"),
+            verdict_override=config.getoption("gate_verdict"),
+            baseline_override=config.getoption("gate_baseline"),
+        )
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = GateSession(settings, is_worker=hasattr(config, "workerinput"))
+    config.stash[SESSION_KEY] = state
+    config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
+    for name, factory in BUILTIN:
+        config.pluginmanager.register(factory(settings), name)
+
+
+class ReleaseGate:
+    """The core's run-time hooks, registered only under ``--release-gate``."""
+
+    __slots__ = ("config", "state")
+
+    def __init__(self, config: pytest.Config, state: GateSession) -> None:
+        self.config = config
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.state.is_worker:
+            return
+        try:
+            evaluate.provisional(self.config, self.state)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.state.collected = len(session.items)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.state.deselected += len(items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.state.collected = max(self.state.collected, len(ids))
+        self.state.worker_count += 1
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, Any, None]:
+        outcome = yield
+        shipped = take_observations(item)
+        if shipped:
+            setattr(outcome.get_result(), REPORT_ATTR, shipped)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.state.is_worker:
+            return
+        self.state.add_report_observations(report)
+        self.state.record(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and not self.state.is_worker and report.nodeid not in self.state.collection_errors:
+            self.state.collection_errors.append(report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.state.merge_worker_output(getattr(node, "workeroutput", {}) or {})
+        if error:
+            self.state.crashed_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config, state = self.config, self.state
+        if state.is_worker:
+            config.workeroutput[WORKEROUTPUT_KEY] = state.worker_output()  # type: ignore[attr-defined]
+            return
+        if session.shouldstop or session.shouldfail:
+            state.extra["shouldstop"] = str(session.shouldstop or session.shouldfail)
+        try:
+            doc = evaluate.evaluate(config, state, int(exitstatus))
+        except UsageError as exc:
+            state.extra["error"] = str(exc)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        state.extra["verdict"] = doc
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            problem = markdown.append_step_summary(summary_path, doc)
+            if problem:
+                state.extra.setdefault("warnings", []).append(problem)
+        context = state.extra.get("context")
+        if context is not None:
+            try:
+                config.hook.pytest_release_gates_report(verdict=doc, context=context)
+            except Exception as exc:  # an adapter cannot change a written verdict
+                state.extra.setdefault("warnings", []).append(f"report adapter failed: {type(exc).__name__}: {exc}")
+        if doc["verdict"] == "deploy":
+            session.exitstatus = pytest.ExitCode.OK
+        elif int(exitstatus) == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        state = self.state
+        if state.is_worker:
+            return
+        tr = terminalreporter
+        error = state.extra.get("error")
+        doc = state.extra.get("verdict")
+        tr.section("release gate", sep="=", bold=True)
+        if error:
+            tr.write_line(f"ERROR: {error}", red=True, bold=True)
+            return
+        if doc is None:
+            return
+        context = state.extra.get("context")
+        messages = list(context.messages) if context is not None else []
+        messages += state.extra.get("warnings", [])
+        for text, markup in terminal.lines_for(doc, verbosity=self.config.get_verbosity(), messages=messages):
+            tr.write_line(text, **markup)
+        tr.write_line(f"  verdict written to {state.settings.verdict_path}")

@@ -1,0 +1,1 @@
+"""Outputs built from the verdict: the verdict file, the terminal section, Markdown."""

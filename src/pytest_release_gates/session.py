@@ -1,0 +1,265 @@
+"""Run state: what the run observed, held in one object under a StashKey.
+
+Observations are plain JSON values. On the process that runs a test (the
+only process without xdist, a worker with it) a gate module files them
+against the test with :func:`observe`; the core attaches them to that test's
+report as ``report.release_gates`` so they travel with the report to the
+controller, where :class:`GateSession` collects them. Session-level data
+(not tied to a test) goes through :func:`observe_session` and, under xdist,
+``config.workeroutput``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, final
+
+import pytest
+
+from .config import Settings
+from .model import GateResult, TestCounts
+
+REPORT_ATTR: Final = "release_gates"
+WORKEROUTPUT_KEY: Final = "release_gates"
+
+_item_obs_key: Final = pytest.StashKey[dict[str, list[Any]]]()
+
+
+def observe(item: pytest.Item, kind: str, data: Any) -> None:
+    """File one observation of ``kind`` for this test (any process).
+
+    It ships with the test's next report (setup, call or teardown).
+    """
+    item.stash.setdefault(_item_obs_key, {}).setdefault(kind, []).append(data)
+
+
+def take_observations(item: pytest.Item) -> dict[str, list[Any]] | None:
+    shipped = item.stash.get(_item_obs_key, None)
+    if shipped is not None:
+        del item.stash[_item_obs_key]
+    return shipped
+
+
+def observe_session(config: pytest.Config, kind: str, data: Any) -> None:
+    """File a session-level observation (not tied to a test)."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.session_observations[kind].append(data)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Observation:
+    nodeid: str
+    when: str
+    data: Any
+
+
+@final
+@dataclass(slots=True)
+class TestRecord:
+    """The outcome of one test as the controller saw it."""
+
+    __test__ = False
+
+    nodeid: str
+    outcome: str = "pending"  # passed, failed, error, skipped, xfailed, xpassed
+    when: str = "setup"
+    duration: float | None = None  # call phase, seconds
+    message: str = ""
+    timed_out: bool = False
+
+
+@final
+class GateSession:
+    """All state of one ``--release-gate`` run, on one process."""
+
+    __slots__ = (
+        "settings",
+        "started",
+        "observations",
+        "session_observations",
+        "records",
+        "collection_errors",
+        "collected",
+        "deselected",
+        "is_worker",
+        "crashed_workers",
+        "worker_count",
+        "extra",
+    )
+
+    def __init__(self, settings: Settings, *, is_worker: bool) -> None:
+        self.settings = settings
+        self.started = time.time()
+        self.observations: dict[str, list[Observation]] = defaultdict(list)
+        self.session_observations: dict[str, list[Any]] = defaultdict(list)
+        self.records: dict[str, TestRecord] = {}
+        self.collection_errors: list[str] = []
+        self.collected = 0
+        self.deselected = 0
+        self.is_worker = is_worker
+        self.crashed_workers: list[str] = []
+        self.worker_count = 0
+        self.extra: dict[str, Any] = {}
+
+    def add_report_observations(self, report: pytest.TestReport) -> None:
+        shipped = getattr(report, REPORT_ATTR, None)
+        if not isinstance(shipped, Mapping):
+            return
+        for kind, values in shipped.items():
+            for data in values:
+                self.observations[kind].append(Observation(report.nodeid, report.when, data))
+
+    def merge_worker_output(self, output: Mapping[str, Any]) -> None:
+        data = output.get(WORKEROUTPUT_KEY)
+        if not isinstance(data, Mapping):
+            return
+        for kind, values in data.get("session", {}).items():
+            self.session_observations[kind].extend(values)
+        self.collected = max(self.collected, int(data.get("collected", 0)))
+        self.deselected = max(self.deselected, int(data.get("deselected", 0)))
+
+    def worker_output(self) -> dict[str, Any]:
+        return {
+            "session": dict(self.session_observations),
+            "collected": self.collected,
+            "deselected": self.deselected,
+        }
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Fold one test report into that test's outcome (pytest's own counting rules)."""
+        rec = self.records.get(report.nodeid)
+        if rec is None:
+            rec = self.records[report.nodeid] = TestRecord(report.nodeid)
+        wasxfail = hasattr(report, "wasxfail")
+        if report.when == "call":
+            rec.duration = report.duration
+        if report.failed:
+            if report.when == "call":
+                rec.outcome, rec.when = "failed", "call"
+            elif rec.outcome != "failed":
+                rec.outcome, rec.when = "error", report.when
+            rec.message = rec.message or _one_line(report)
+        elif report.skipped:
+            if rec.outcome == "pending" or report.when == "call":
+                rec.outcome = "xfailed" if wasxfail else "skipped"
+        elif report.when == "call":
+            rec.outcome = "xpassed" if wasxfail else "passed"
+
+    def counts(self) -> TestCounts:
+        c = TestCounts(collected=max(self.collected, len(self.records)))
+        for rec in self.records.values():
+            if rec.outcome == "passed":
+                c.passed += 1
+            elif rec.outcome == "failed":
+                c.failed += 1
+            elif rec.outcome == "error":
+                c.errors += 1
+            elif rec.outcome == "skipped":
+                c.skipped += 1
+            elif rec.outcome == "xfailed":
+                c.xfailed += 1
+            elif rec.outcome == "xpassed":
+                c.xpassed += 1
+        return c
+
+
+def _one_line(report: pytest.TestReport) -> str:
+    """The gist of a failure: its last ``E`` line, else its last line."""
+    text = report.longreprtext.strip() if report.longrepr else ""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("E "):
+            return line[1:].strip()[:200]
+    return text.splitlines()[-1].strip()[:200] if text else ""
+
+
+SESSION_KEY: Final = pytest.StashKey[GateSession]()
+
+
+@final
+class GateContext:
+    """What a gate sees at the end of the run (controller side). Read-only by convention."""
+
+    __slots__ = ("config", "settings", "session", "exitstatus", "partial", "_baseline", "messages")
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        session: GateSession,
+        exitstatus: int,
+        partial: str | None,
+        baseline: Any,
+    ) -> None:
+        self.config = config
+        self.settings = session.settings
+        self.session = session
+        self.exitstatus = exitstatus
+        #: Why the run is partial (``-k``, ``-m``, node ids...), or None when it ran the whole suite.
+        self.partial = partial
+        self._baseline = baseline
+        #: Lines gate modules want printed in the summary (e.g. what an update changed).
+        self.messages: list[str] = []
+
+    @property
+    def rootdir(self) -> Path:
+        return self.settings.rootdir
+
+    @property
+    def baseline(self) -> Any:
+        """The loaded baseline (``pytest_release_gates.baseline.Baseline``)."""
+        return self._baseline
+
+    @property
+    def complete(self) -> bool:
+        """True when the run ran its whole suite to the end without interruption."""
+        return self.partial is None and self.exitstatus not in (2, 3, 4) and not self.session.collection_errors
+
+    @property
+    def records(self) -> Mapping[str, TestRecord]:
+        return self.session.records
+
+    def observations(self, kind: str) -> list[Observation]:
+        return list(self.session.observations.get(kind, ()))
+
+    def session_observations(self, kind: str) -> list[Any]:
+        return list(self.session.session_observations.get(kind, ()))
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Fold one test report into that test's outcome (pytest's own counting rules)."""
+        rec = self.records.get(report.nodeid)
+        if rec is None:
+            rec = self.records[report.nodeid] = TestRecord(report.nodeid)
+        wasxfail = hasattr(report, "wasxfail")
+        if report.when == "call":
+            rec.duration = report.duration
+        if report.failed:
+            if report.when == "call":
+                rec.outcome, rec.when = "failed", "call"
+            elif rec.outcome != "failed":
+                rec.outcome, rec.when = "error", report.when
+            rec.message = rec.message or _one_line(report)
+        elif report.skipped:
+            if rec.outcome == "pending" or report.when == "call":
+                rec.outcome = "xfailed" if wasxfail else "skipped"
+        elif report.when == "call":
+            rec.outcome = "xpassed" if wasxfail else "passed"
+
+    def counts(self) -> TestCounts:
+        return self.session.counts()
+
+    def passed(self, nodeid: str) -> bool:
+        rec = self.session.records.get(nodeid)
+        return rec is not None and rec.outcome == "passed"
+
+    def iter_records(self) -> Iterator[TestRecord]:
+        return iter(self.session.records.values())
+
+
+def gates_from_json(values: list[dict[str, Any]]) -> list[GateResult]:
+    return [GateResult.from_json(v) for v in values]
