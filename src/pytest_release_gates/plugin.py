@@ -122,8 +122,14 @@ class ReleaseGate:
         if error:
             self.state.crashed_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        # Decide before other plugins' sessionfinish (junitxml writes its file there) and
+        # before the terminal summary (printed after this wrapper's yield).
+        self._finish(session, int(exitstatus))
+        return (yield)
+
+    def _finish(self, session: pytest.Session, exitstatus: int) -> None:
         config, state = self.config, self.state
         if state.is_worker:
             config.workeroutput[WORKEROUTPUT_KEY] = state.worker_output()  # type: ignore[attr-defined]
@@ -131,7 +137,7 @@ class ReleaseGate:
         if session.shouldstop or session.shouldfail:
             state.extra["shouldstop"] = str(session.shouldstop or session.shouldfail)
         try:
-            doc = evaluate.evaluate(config, state, int(exitstatus))
+            doc = evaluate.evaluate(config, state, exitstatus)
         except UsageError as exc:
             state.extra["error"] = str(exc)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
@@ -150,7 +156,7 @@ class ReleaseGate:
                 state.extra.setdefault("warnings", []).append(f"report adapter failed: {type(exc).__name__}: {exc}")
         if doc["verdict"] == "deploy":
             session.exitstatus = pytest.ExitCode.OK
-        elif int(exitstatus) == 0:
+        elif exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
