@@ -54,3 +54,14 @@ def run_gate(pytester: pytest.Pytester) -> Callable[..., GateRun]:
         return GateRun(result, verdict)
 
     return run
+
+
+@pytest.fixture
+def run_cli(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
+    """Run the ``release-gate`` command (as ``python -m pytest_release_gates``) in pytester.path."""
+    import sys
+
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.run(sys.executable, "-m", "pytest_release_gates", *args)
+
+    return run

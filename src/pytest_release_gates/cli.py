@@ -179,6 +179,9 @@ def _load_subcommands() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["status"]:  # SPEC: any bad input to status exits 4
+        parser.usage_status = EXIT_INVALID  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

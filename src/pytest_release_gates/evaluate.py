@@ -7,14 +7,11 @@ apply configured levels, decide, and write the verdict file atomically.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 import traceback
 from typing import Any
 
 import pytest
 
-from . import atomic
 from . import baseline as baseline_mod
 from .model import RUN, Decision, GateResult, Level, Status, UsageError
 from .report import verdict_file
@@ -45,6 +42,9 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
     """Run every gate and return the verdict document (also written to disk)."""
     settings = state.settings
     gates: list[GateResult] = []
+    project_problem = verdict_file.ensure_facts(state)
+    if project_problem:
+        gates.append(GateResult(RUN, "project-version", Status.WARN, Level.HOLD, project_problem))
     baseline: Any
     try:
         baseline = baseline_mod.load(settings.baseline_path)
@@ -141,12 +141,3 @@ def provisional(config: pytest.Config, state: GateSession) -> None:
     verdict_file.write(state.settings.verdict_path, doc)
 
 
-def utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def elapsed(state: GateSession) -> float:
-    return round(time.time() - state.started, 3)
-
-
-__all__ = ["atomic", "evaluate", "partial_reason", "provisional", "utcnow", "elapsed"]

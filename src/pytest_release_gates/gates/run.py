@@ -25,7 +25,7 @@ class Gate:
         counts = context.counts()
         status = context.exitstatus
         problems: list[tuple[str, str]] = []
-        if status == 2:
+        if status == 2 and not session.collection_errors:  # pytest stops with 2 on collection errors too
             problems.append(("interrupted", "the run was interrupted before it finished"))
         elif status == 3:
             problems.append(("internal-error", "pytest hit an internal error"))

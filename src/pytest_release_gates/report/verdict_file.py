@@ -34,17 +34,9 @@ def build(
     *,
     complete: bool,
 ) -> dict[str, Any]:
-    from ..project import environment_facts, git_facts, project_facts
-
     settings = state.settings
-    facts = state.extra.get("facts")
-    if facts is None:  # computed once per run (git is a subprocess)
-        project, _problem = project_facts(settings.rootdir)
-        facts = state.extra["facts"] = {
-            "project": project,
-            "environment": environment_facts(),
-            "git": git_facts(settings.rootdir),
-        }
+    ensure_facts(state)
+    facts = state.extra["facts"]
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "verdict": str(decision.level),
@@ -69,6 +61,25 @@ def build(
         },
     }
     return doc
+
+
+def ensure_facts(state: GateSession) -> str | None:
+    """Compute project/environment/git facts once per run (git is a subprocess).
+
+    Returns the project-version problem, if any, for a warning gate.
+    """
+    from ..project import environment_facts, git_facts, project_facts
+
+    if "facts" not in state.extra:
+        project, problem = project_facts(state.settings.rootdir)
+        state.extra["facts"] = {
+            "project": project,
+            "environment": environment_facts(),
+            "git": git_facts(state.settings.rootdir),
+        }
+        state.extra["project_problem"] = problem
+    problem = state.extra.get("project_problem")
+    return problem if isinstance(problem, str) else None
 
 
 def write(path: Path, doc: dict[str, Any]) -> None:

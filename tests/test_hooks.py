@@ -1,0 +1,101 @@
+"""The extension points: contribute gates, change the policy, and crash safely."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_conftest_contributes_a_gate(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        from pytest_release_gates import GateResult, Level, Status
+
+        def pytest_release_gates_collect(context):
+            yield GateResult("licenses", "requests", Status.FAIL, Level.HOLD, "GPL dependency")
+    """)
+    pytester.makepyfile("def test_ok(): pass\n")
+    r = run_gate()
+    assert r.level == "hold"
+    assert r.verdict["reasons"] == ["requests GPL dependency"]
+    r.result.stdout.fnmatch_lines(["  licenses:", "    FAIL requests GPL dependency -> hold"])
+
+
+def test_policy_hook_changes_the_verdict(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        from pytest_release_gates import Decision, Level, reduce
+
+        def pytest_release_gates_verdict(gates, context):
+            d = reduce(gates)
+            if d.level == Level.HOLD and all(g.kind == "tests" for g in gates if g.status.value == "fail"):
+                return Decision(Level.ROLLBACK, d.reasons + ("policy: any failure rolls back",))
+    """)
+    pytester.makepyfile("def test_bad(): assert 0\n")
+    r = run_gate()
+    assert r.level == "rollback"
+    assert r.verdict["reasons"][-1] == "policy: any failure rolls back"
+
+
+def test_policy_cannot_deploy_an_incomplete_run(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        from pytest_release_gates import Decision, Level
+
+        def pytest_release_gates_verdict(gates, context):
+            return Decision(Level.DEPLOY, ())
+    """)
+    pytester.makepyfile("import pytest\n@pytest.mark.skip\ndef test_a(): pass\n")
+    r = run_gate()
+    assert r.level == "hold"
+
+
+def test_crashing_gate_holds_and_names_the_plugin(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        def pytest_release_gates_collect(context):
+            raise ZeroDivisionError("oops")
+    """)
+    pytester.makepyfile("def test_ok(): pass\n")
+    r = run_gate()
+    assert r.level == "hold"
+    (gate,) = r.gates("run", "fail")
+    assert "crashed: ZeroDivisionError: oops" in gate["message"]
+    assert "conftest.py" in gate["message"]
+    assert "Traceback" not in r.stdout
+
+
+def test_gate_returning_garbage_is_a_crash(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("def pytest_release_gates_collect(context):\n    return ['not a gate']\n")
+    pytester.makepyfile("def test_ok(): pass\n")
+    r = run_gate()
+    assert r.level == "hold"
+    assert "not GateResult" in r.gates("run", "fail")[0]["message"]
+
+
+def test_levels_config_overrides_a_kind(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        from pytest_release_gates import GateResult, Level, Status
+        def pytest_release_gates_collect(context):
+            yield GateResult("integrity", "a.py", Status.FAIL, Level.HOLD, "modified")
+    """)
+    pytester.makepyprojecttoml('[tool.release_gates.levels]\nintegrity = "rollback"\n')
+    pytester.makepyfile("def test_ok(): pass\n")
+    assert run_gate().level == "rollback"
+    pytester.makepyprojecttoml('[tool.release_gates.levels]\nintegrity = "warn"\n')
+    assert run_gate().level == "deploy"
+
+
+def test_observations_reach_the_controller_under_xdist(pytester: pytest.Pytester, run_gate) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeconftest("""
+        import pytest
+        from pytest_release_gates import GateResult, Level, Status, observe
+
+        @pytest.fixture
+        def note(request):
+            return lambda value: observe(request.node, "note", value)
+
+        def pytest_release_gates_collect(context):
+            total = sum(o.data for o in context.observations("note"))
+            yield GateResult("notes", "sum", Status.PASS if total == 45 else Status.FAIL, Level.HOLD, str(total))
+    """)
+    pytester.makepyfile("import pytest\n@pytest.mark.parametrize('i', range(10))\ndef test_i(i, note): note(i)\n")
+    r = run_gate("-n", "2")
+    assert r.level == "deploy", r.stdout
+    assert r.gates("notes")[0]["message"] == "45"

@@ -1,0 +1,254 @@
+"""SPEC's decision matrix, row by row, through real pytest runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("pytester")
+
+
+def test_every_gate_passes_deploys(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    run = run_gate()
+    assert run.ret == 0
+    assert run.level == "deploy"
+    v = run.verdict
+    assert v["schema"] == "pytest-release-gates/verdict/1"
+    assert v["complete"] is True
+    assert v["reasons"] == []
+    assert v["tests"] == {"collected": 2, "passed": 2, "failed": 0, "errors": 0, "skipped": 0,
+                          "xfailed": 0, "xpassed": 0}
+    run.result.stdout.fnmatch_lines(["*release gate: DEPLOY*"])
+
+
+def test_failed_test_holds_with_pytest_status(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_ok(): pass\ndef test_bad(): assert 1 == 2\n")
+    run = run_gate()
+    assert run.ret == 1
+    assert run.level == "hold"
+    (gate,) = run.gates("tests", "fail")
+    assert gate["subject"] == "test_failed_test_holds_with_pytest_status.py::test_bad"
+    assert gate["level"] == "hold"
+    assert "assert 1 == 2" in gate["message"]
+    assert any("test_bad" in r for r in run.verdict["reasons"])
+
+
+def test_error_in_setup_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("db down")
+        def test_x(broken): pass
+    """)
+    run = run_gate()
+    assert run.level == "hold"
+    (gate,) = run.gates("tests", "fail")
+    assert "errored in setup" in gate["message"]
+    assert run.verdict["tests"]["errors"] == 1
+
+
+def test_critical_failure_rolls_back(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gate(severity="critical")
+        def test_payments(): assert False
+        def test_other(): assert False
+    """)
+    run = run_gate()
+    assert run.level == "rollback"
+    assert run.ret == 1
+    levels = {g["subject"].split("::")[1]: g["level"] for g in run.gates("tests", "fail")}
+    assert levels == {"test_payments": "rollback", "test_other": "hold"}
+    assert "test_payments" in run.verdict["reasons"][0]  # worst first
+
+
+def test_minor_failure_only_warns_and_exits_zero(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gate(severity="minor")
+        def test_cosmetic(): assert False
+        def test_ok(): pass
+    """)
+    run = run_gate()
+    assert run.level == "deploy"
+    assert run.ret == 0  # a failed minor test does not fail the job
+    (gate,) = run.gates("tests")
+    assert gate["status"] == "warn"
+    run.result.stdout.fnmatch_lines(["*warn*test_cosmetic*failed (minor)*"])
+
+
+def test_invalid_severity_is_a_one_line_error_naming_the_test(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gate(severity="blocker")
+        def test_x(): pass
+    """)
+    run = run_gate()
+    assert run.level == "hold"
+    run.result.stdout.fnmatch_lines(["*invalid @pytest.mark.gate: severity must be one of*'blocker'*"])
+    assert "Traceback" not in run.stdout
+
+
+def test_xfail_is_fine_strict_xpass_is_a_failure(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.xfail(reason="known")
+        def test_known(): assert False
+        def test_ok(): pass
+    """)
+    assert run_gate().level == "deploy"
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.xfail(strict=True)
+        def test_fixed(): pass
+    """)
+    run = run_gate()
+    assert run.level == "hold"
+    assert run.verdict["tests"]["failed"] == 1
+
+
+@pytest.mark.parametrize("variant", ["error", "import"])
+def test_collection_error_holds(pytester: pytest.Pytester, run_gate, variant: str) -> None:
+    pytester.makepyfile(test_ok="def test_ok(): pass\n")
+    body = "def test_x(:\n" if variant == "error" else "import not_a_module_anywhere\n"
+    pytester.makepyfile(test_broken=body)
+    run = run_gate()
+    assert run.level == "hold"
+    assert run.ret == 2  # pytest's own status is kept
+    (gate,) = run.gates("run", "fail")
+    assert "collection error in test_broken.py" in gate["message"]
+
+
+def test_keyboard_interrupt_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        def test_a(): pass
+        def test_b(): raise KeyboardInterrupt
+        def test_c(): pass
+    """)
+    run = run_gate()
+    assert run.ret == 2
+    assert run.level == "hold"
+    assert run.verdict["complete"] is True  # the run ended and says why it holds
+    assert any(g["subject"] == "interrupted" for g in run.gates("run", "fail"))
+
+
+def test_exitfirst_stop_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gate(severity="minor")
+        def test_a(): assert False
+        def test_b(): pass
+    """)
+    run = run_gate("-x")
+    assert run.level == "hold"  # the minor failure alone would deploy; the early stop does not
+    assert any(g["subject"] == "stopped" for g in run.gates("run", "fail"))
+
+
+@pytest.mark.parametrize("body", [
+    "import pytest\n@pytest.mark.skip\ndef test_a(): pass\n",
+    "import pytest\npytestmark = pytest.mark.skip('later')\ndef test_a(): pass\ndef test_b(): pass\n",
+])
+def test_all_skipped_counts_as_nothing_executed(pytester: pytest.Pytester, run_gate, body: str) -> None:
+    pytester.makepyfile(body)
+    run = run_gate()
+    assert run.level == "hold"
+    assert run.ret == 1
+    (gate,) = run.gates("run", "fail")
+    assert gate["subject"] == "nothing-executed"
+
+
+def test_no_tests_collected_holds_with_pytest_status(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("x = 1\n")
+    run = run_gate()
+    assert run.ret == 5
+    assert run.level == "hold"
+
+
+def test_partial_selection_holds_by_default(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    run = run_gate("-k", "test_a")
+    assert run.level == "hold"
+    (gate,) = run.gates("run", "fail")
+    assert gate["subject"] == "partial" and "-k 'test_a'" in gate["message"]
+    pytester.makepyprojecttoml('[tool.release_gates]\npartial_run = "warn"\n')
+    run = run_gate("-k", "test_a")
+    assert run.level == "deploy"
+    assert run.gates("run", "warn")
+
+
+def test_node_id_selection_is_partial(pytester: pytest.Pytester, run_gate) -> None:
+    p = pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    assert run_gate(f"{p.name}::test_a").level == "hold"
+    assert run_gate(p.name).level == "deploy"  # a path is the user's choice of suite
+
+
+def test_killed_process_leaves_provisional_hold(pytester: pytest.Pytester, run_gate, run_cli) -> None:
+    pytester.makepyfile(test_prev="def test_ok(): pass\n")
+    assert run_gate().level == "deploy"
+    pytester.makepyfile(test_zz="import os\ndef test_dies(): os._exit(9)\n")
+    run = run_gate()
+    assert run.ret == 9
+    v = run.verdict
+    assert v["verdict"] == "hold" and v["complete"] is False  # never the earlier deploy
+    status = run_cli("status")
+    assert status.ret == 1
+    status.stdout.fnmatch_lines(["HOLD*", "*did not finish*"])
+
+
+def test_provisional_verdict_exists_while_tests_run(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("""
+        import json, pathlib
+        def test_sees_provisional():
+            v = json.loads(pathlib.Path(".release-gates/verdict.json").read_text())
+            assert v["verdict"] == "hold" and v["complete"] is False
+    """)
+    assert run_gate().level == "deploy"
+
+
+def test_pytest_failure_status_without_failing_test_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        import pytest
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtestloop(session):
+            result = yield
+            session.testsfailed = 1  # as a plugin that fails the session itself would
+            return result
+    """)
+    pytester.makepyfile("def test_a(): pass\n")
+    run = run_gate()
+    assert run.level == "hold"
+    assert any(g["subject"] == "exit-status" for g in run.gates("run", "fail"))
+
+
+def test_verdict_matches_under_xdist(pytester: pytest.Pytester, run_gate) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.gate(severity="critical")
+        def test_crit(): assert False
+        @pytest.mark.gate(severity="minor")
+        def test_minor(): assert False
+        @pytest.mark.parametrize("i", range(6))
+        def test_many(i): pass
+        @pytest.mark.skip
+        def test_skipped(): pass
+    """)
+    serial = run_gate()
+    parallel = run_gate("-n", "2")
+    assert serial.level == parallel.level == "rollback"
+    assert serial.verdict["tests"] == parallel.verdict["tests"]
+    strip = lambda gs: sorted(json.dumps(g, sort_keys=True) for g in gs)  # noqa: E731
+    assert strip(serial.verdict["gates"]) == strip(parallel.verdict["gates"])
+    assert parallel.verdict["run"]["xdist_workers"] == 2
+
+
+def test_xdist_all_pass_deploys(pytester: pytest.Pytester, run_gate) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile("import pytest\n@pytest.mark.parametrize('i', range(10))\ndef test_i(i): pass\n")
+    run = run_gate("-n", "2")
+    assert run.level == "deploy" and run.ret == 0
+    assert run.verdict["tests"]["collected"] == 10
+    assert not list(pytester.path.glob("**/verdict.json.*"))  # no stray temp files from workers
