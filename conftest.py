@@ -31,7 +31,8 @@ class GateRun:
 
     def gates(self, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         return [
-            g for g in self.verdict["gates"]
+            g
+            for g in self.verdict["gates"]
             if (kind is None or g["kind"] == kind) and (status is None or g["status"] == status)
         ]
 

@@ -24,8 +24,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
-def make_trivial_suite(root: Path, n: int, *, per_file: int = 100, body: str = "pass", header: str = "",
-                       decorator: str = "") -> Path:
+def make_trivial_suite(
+    root: Path, n: int, *, per_file: int = 100, body: str = "pass", header: str = "", decorator: str = ""
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pytest.ini").write_text("[pytest]\n")
     files = (n + per_file - 1) // per_file
@@ -44,7 +45,8 @@ def time_cmd(cmd: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,), env: di
     proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     elapsed = time.perf_counter() - start
     if proc.returncode not in ok:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        tail = f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
     return elapsed
 
 
@@ -53,7 +55,7 @@ def interleaved(variants: dict[str, Sequence[str]], cwd: Path, rounds: int, **kw
     times: dict[str, list[float]] = {k: [] for k in variants}
     names = list(variants)
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             times[name].append(time_cmd(variants[name], cwd, **kw))  # type: ignore[arg-type]
     return times

@@ -8,16 +8,21 @@ from pathlib import Path
 import pytest
 
 
-def _verdict(level: str, *, complete: bool = True, counts: dict[str, int] | None = None,
-             reasons: list[str] | None = None) -> dict[str, object]:
+def _verdict(
+    level: str, *, complete: bool = True, counts: dict[str, int] | None = None, reasons: list[str] | None = None
+) -> dict[str, object]:
     tests = {"collected": 2, "passed": 2, "failed": 0, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0}
     tests.update(counts or {})
     return {
-        "schema": "pytest-release-gates/verdict/1", "verdict": level, "complete": complete,
-        "reasons": reasons or [], "gates": [{"kind": "tests", "subject": "t.py::a", "status": "pass",
-                                             "level": "hold", "message": "ok"}],
-        "tests": tests, "project": {"name": "demo", "version": "1.0", "prerelease": False},
-        "created": "2026-11-22T01:25:29Z", "duration_s": 1.5,
+        "schema": "pytest-release-gates/verdict/1",
+        "verdict": level,
+        "complete": complete,
+        "reasons": reasons or [],
+        "gates": [{"kind": "tests", "subject": "t.py::a", "status": "pass", "level": "hold", "message": "ok"}],
+        "tests": tests,
+        "project": {"name": "demo", "version": "1.0", "prerelease": False},
+        "created": "2026-11-22T01:25:29Z",
+        "duration_s": 1.5,
     }
 
 
@@ -50,14 +55,20 @@ def test_status_missing_file_is_3(pytester: pytest.Pytester, run_cli) -> None:
     assert "verdict.json: no verdict file" in r.stderr.str()
 
 
-@pytest.mark.parametrize("content", [
-    "{not json", "", "[]", '{"schema": "something/else", "verdict": "deploy"}',
-    '{"schema": "pytest-release-gates/verdict/2", "verdict": "deploy"}',
-    '{"schema": "pytest-release-gates/verdict/1", "verdict": "ship"}',
-    '{"schema": "pytest-release-gates/verdict/1", "verdict": "deploy", "gates": [{"kind": 1}]}',
-    '{"schema": "pytest-release-gates/verdict/1", "verdict": "deploy", "tests": {"passed": "2"}}',
-    b"\xff\xfe".decode("latin-1"),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "",
+        "[]",
+        '{"schema": "something/else", "verdict": "deploy"}',
+        '{"schema": "pytest-release-gates/verdict/2", "verdict": "deploy"}',
+        '{"schema": "pytest-release-gates/verdict/1", "verdict": "ship"}',
+        '{"schema": "pytest-release-gates/verdict/1", "verdict": "deploy", "gates": [{"kind": 1}]}',
+        '{"schema": "pytest-release-gates/verdict/1", "verdict": "deploy", "tests": {"passed": "2"}}',
+        b"\xff\xfe".decode("latin-1"),
+    ],
+)
 def test_status_invalid_file_is_4(pytester: pytest.Pytester, run_cli, content: str) -> None:
     path = _write(pytester.path / "v.json", content)
     before = path.read_bytes()
@@ -82,7 +93,9 @@ def test_status_bad_arguments_exit_4(pytester: pytest.Pytester, run_cli) -> None
 
 def test_merge_takes_worst_and_adds_counts(pytester: pytest.Pytester, run_cli) -> None:
     a = _write(pytester.path / "a.json", _verdict("deploy"))
-    b = _write(pytester.path / "b.json", _verdict("hold", counts={"failed": 1, "passed": 1}, reasons=["t.py::b failed"]))
+    _write(
+        pytester.path / "b.json", _verdict("hold", counts={"failed": 1, "passed": 1}, reasons=["t.py::b failed"])
+    )
     r = run_cli("merge", str(a), "b.json", "-o", "out/deep/merged.json")
     assert r.ret == 0
     merged = json.loads((pytester.path / "out" / "deep" / "merged.json").read_text())

@@ -26,23 +26,30 @@ def _assert_usage_error(pytester: pytest.Pytester, run, *needles: str) -> None:
 
 def test_unknown_key_names_file_and_key(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyprojecttoml("[tool.release_gates]\nregresion_tolerance = 0.1\n")
-    _assert_usage_error(pytester, run_gate, "pyproject.toml", "unknown key 'regresion_tolerance'",
-                        "did you mean 'regression_tolerance'")
+    _assert_usage_error(
+        pytester, run_gate, "pyproject.toml", "unknown key 'regresion_tolerance'", "did you mean 'regression_tolerance'"
+    )
 
 
-@pytest.mark.parametrize(("line", "needle"), [
-    ('regression_tolerance = "x"', "regression_tolerance: expected a number"),
-    ("regression_tolerance = -0.1", "regression_tolerance: must be at least 0"),
-    ("rollback_ratio = 1.0", "rollback_ratio: must be greater than 1"),
-    ("coverage_min = 120", "coverage_min: must be at most 100"),
-    ('new_error_types = "ignore"', "new_error_types: expected one of 'hold', 'warn', 'off'"),
-    ('verdict_file = 3', "verdict_file: expected a non-empty string"),
-    ('[tool.release_gates.budgets]\n"t.py::test_a" = {seconds = "1"}', "budgets: ['t.py::test_a'].seconds: expected a number"),
-    ('[tool.release_gates.budgets]\n"t.py::test_a" = {second = 1}', "unknown budget key"),
-    ('[tool.release_gates.budgets]\n"t.py::test_a" = {seconds = nan}', "expected a finite number"),
-    ('[tool.release_gates.integrity]\nrules = ["no-such-rule"]', "unknown rule 'no-such-rule'"),
-    ('[tool.release_gates.levels]\nrun = "warn"', "an incomplete run always holds"),
-])
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ('regression_tolerance = "x"', "regression_tolerance: expected a number"),
+        ("regression_tolerance = -0.1", "regression_tolerance: must be at least 0"),
+        ("rollback_ratio = 1.0", "rollback_ratio: must be greater than 1"),
+        ("coverage_min = 120", "coverage_min: must be at most 100"),
+        ('new_error_types = "ignore"', "new_error_types: expected one of 'hold', 'warn', 'off'"),
+        ("verdict_file = 3", "verdict_file: expected a non-empty string"),
+        (
+            '[tool.release_gates.budgets]\n"t.py::test_a" = {seconds = "1"}',
+            "budgets: ['t.py::test_a'].seconds: expected a number",
+        ),
+        ('[tool.release_gates.budgets]\n"t.py::test_a" = {second = 1}', "unknown budget key"),
+        ('[tool.release_gates.budgets]\n"t.py::test_a" = {seconds = nan}', "expected a finite number"),
+        ('[tool.release_gates.integrity]\nrules = ["no-such-rule"]', "unknown rule 'no-such-rule'"),
+        ('[tool.release_gates.levels]\nrun = "warn"', "an incomplete run always holds"),
+    ],
+)
 def test_wrong_type_is_usage_error(pytester: pytest.Pytester, run_gate, line: str, needle: str) -> None:
     pytester.makepyprojecttoml(f"[tool.release_gates]\n{line}\n")
     _assert_usage_error(pytester, run_gate, needle)
@@ -150,7 +157,11 @@ def test_any_well_typed_config_loads(raw: dict[str, object]) -> None:
         assert got == value or (isinstance(value, float) and math.isclose(got, value))
 
 
-_wrong = st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+_wrong = st.one_of(
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 
 
 @settings(max_examples=300, deadline=None)

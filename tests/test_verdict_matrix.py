@@ -18,8 +18,15 @@ def test_every_gate_passes_deploys(pytester: pytest.Pytester, run_gate) -> None:
     assert v["schema"] == "pytest-release-gates/verdict/1"
     assert v["complete"] is True
     assert v["reasons"] == []
-    assert v["tests"] == {"collected": 2, "passed": 2, "failed": 0, "errors": 0, "skipped": 0,
-                          "xfailed": 0, "xpassed": 0}
+    assert v["tests"] == {
+        "collected": 2,
+        "passed": 2,
+        "failed": 0,
+        "errors": 0,
+        "skipped": 0,
+        "xfailed": 0,
+        "xpassed": 0,
+    }
     run.result.stdout.fnmatch_lines(["*release gate: DEPLOY*"])
 
 
@@ -147,10 +154,13 @@ def test_exitfirst_stop_holds(pytester: pytest.Pytester, run_gate) -> None:
     assert any(g["subject"] == "stopped" for g in run.gates("run", "fail"))
 
 
-@pytest.mark.parametrize("body", [
-    "import pytest\n@pytest.mark.skip\ndef test_a(): pass\n",
-    "import pytest\npytestmark = pytest.mark.skip('later')\ndef test_a(): pass\ndef test_b(): pass\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "import pytest\n@pytest.mark.skip\ndef test_a(): pass\n",
+        "import pytest\npytestmark = pytest.mark.skip('later')\ndef test_a(): pass\ndef test_b(): pass\n",
+    ],
+)
 def test_all_skipped_counts_as_nothing_executed(pytester: pytest.Pytester, run_gate, body: str) -> None:
     pytester.makepyfile(body)
     run = run_gate()

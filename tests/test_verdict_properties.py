@@ -46,8 +46,7 @@ def test_gate_json_round_trip(gs: list[GateResult]) -> None:
 
 
 def _doc(level: Level, complete: bool) -> dict[str, object]:
-    return {"verdict": str(level), "complete": complete, "reasons": [], "gates": [],
-            "tests": {"passed": 1}}
+    return {"verdict": str(level), "complete": complete, "reasons": [], "gates": [], "tests": {"passed": 1}}
 
 
 @given(st.lists(st.tuples(st.sampled_from(list(Level)), st.booleans()), min_size=1, max_size=6))

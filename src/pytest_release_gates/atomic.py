@@ -6,6 +6,7 @@ and a failed write must leave the old file as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -44,20 +45,16 @@ def _replace_with(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists():
-            try:
+            with contextlib.suppress(OSError):
                 os.chmod(tmp, path.stat().st_mode & 0o7777)
-            except OSError:
-                pass
         else:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

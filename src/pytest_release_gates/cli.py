@@ -123,7 +123,7 @@ def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "gates": gates,
         "tests": tests,
         "project": first.get("project"),
-        "created": min((d.get("created") for d in docs if isinstance(d.get("created"), str)), default=None),
+        "created": min((str(d["created"]) for d in docs if isinstance(d.get("created"), str)), default=None),
         "duration_s": round(max(float(d.get("duration_s") or 0) for d in docs), 3),
         "merged_from": len(docs),
     }
@@ -144,8 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="release-gate", description="Read and combine pytest-release-gates verdicts.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    st = sub.add_parser("status", help="print the verdict; exit 0 deploy, 1 hold, 2 rollback, 3 missing, 4 invalid",
-                        usage_status=EXIT_INVALID)
+    st = sub.add_parser(
+        "status",
+        help="print the verdict; exit 0 deploy, 1 hold, 2 rollback, 3 missing, 4 invalid",
+        usage_status=EXIT_INVALID,
+    )
     st.add_argument("verdict", nargs="?", default=str(DEFAULT_VERDICT), metavar="VERDICT")
     st.set_defaults(func=cmd_status)
     mg = sub.add_parser("merge", help="combine verdicts of CI shards into one")
@@ -164,13 +167,13 @@ def _load_subcommands() -> None:
     if SUBCOMMANDS:
         return
     try:
-        from .integrity import cli as integrity_cli
+        from .integrity import cli as integrity_cli  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         pass
     else:
         SUBCOMMANDS.append(integrity_cli.SUBCOMMAND)
     try:
-        from . import baseline_cli
+        from . import baseline_cli  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         pass
     else:

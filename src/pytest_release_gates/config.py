@@ -26,6 +26,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+__all__ = ["PYPROJECT", "STANDALONE", "Settings", "load", "parse", "tomllib"]
+
 PYPROJECT: Final = "pyproject.toml"
 STANDALONE: Final = "release-gates.toml"
 POLICIES: Final = ("hold", "warn", "off")
@@ -342,7 +344,8 @@ def _under(root: Path, value: str, from_cli: bool) -> Path:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:

@@ -64,10 +64,15 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
             gates.extend(_checked(produced, name))
         except Exception as exc:  # a crashing gate must not lose the run
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            gates.append(GateResult(
-                RUN, f"gate:{name}", Status.FAIL, Level.HOLD,
-                f"gate plugin {name} crashed: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})",
-            ))
+            gates.append(
+                GateResult(
+                    RUN,
+                    f"gate:{name}",
+                    Status.FAIL,
+                    Level.HOLD,
+                    f"gate plugin {name} crashed: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})",
+                )
+            )
     gates = [_apply_levels(g, settings.levels) for g in gates]
     decision = _decide(config, gates, context)
     doc = verdict_file.build(config, state, context, gates, decision, complete=True)
@@ -88,9 +93,7 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
     except UsageError as exc:
         return [GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"could not write baseline: {exc}")]
     context.messages.extend(lines)
-    context.messages.append(
-        f"baseline {'updated' if written else 'unchanged'}: {baseline.path}"
-    )
+    context.messages.append(f"baseline {'updated' if written else 'unchanged'}: {baseline.path}")
     return []
 
 
@@ -136,8 +139,12 @@ def _decide(config: pytest.Config, gates: list[GateResult], context: GateContext
 
 def provisional(config: pytest.Config, state: GateSession) -> None:
     """Write the 'hold, incomplete' verdict that stands until the run ends."""
-    doc = verdict_file.build(config, state, None, [], Decision(Level.HOLD, (
-        "the run did not finish: this verdict was written when it started",)), complete=False)
+    doc = verdict_file.build(
+        config,
+        state,
+        None,
+        [],
+        Decision(Level.HOLD, ("the run did not finish: this verdict was written when it started",)),
+        complete=False,
+    )
     verdict_file.write(state.settings.verdict_path, doc)
-
-

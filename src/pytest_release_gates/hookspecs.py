@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .model import Decision, GateResult
     from .session import GateContext
 
-hookspec = pytest.hookspec  # type: ignore[attr-defined]
+hookspec = pytest.hookspec
 
 
 @hookspec

@@ -55,15 +55,19 @@ def observe_metric(
     if len(vals) > MAX_SAMPLES:
         step = len(vals) / MAX_SAMPLES
         vals = [vals[int(i * step)] for i in range(MAX_SAMPLES)]
-    observe(item, KIND, {
-        "name": name,
-        "values": vals,
-        "sampled": sampled,
-        "higher_is_better": higher_is_better,
-        "tolerance": tolerance,
-        "unit": unit,
-        "source": source,
-    })
+    observe(
+        item,
+        KIND,
+        {
+            "name": name,
+            "values": vals,
+            "sampled": sampled,
+            "higher_is_better": higher_is_better,
+            "tolerance": tolerance,
+            "unit": unit,
+            "source": source,
+        },
+    )
 
 
 def collect(context: GateContext) -> Iterator[Metric]:

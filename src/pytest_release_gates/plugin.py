@@ -14,6 +14,7 @@ from .fixtures import gate_metric, perf  # noqa: F401  (fixtures, found by pytes
 from .gates import BUILTIN
 from .model import UsageError
 from .report import markdown, terminal
+from .report.adapters import Reports
 from .session import REPORT_ATTR, SESSION_KEY, WORKEROUTPUT_KEY, GateSession, take_observations
 
 MARKERS = (
@@ -34,18 +35,56 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("release-gates", "release gates (pytest-release-gates)")
-    group.addoption("--release-gate", action="store_true", default=False,
-                    help="evaluate all release gates, print the release-gate summary and write the verdict file; "
-                         "exit 0 only for deploy")
-    group.addoption("--gate-verdict", metavar="PATH", default=None,
-                    help="verdict file to write (default: config verdict_file, else .release-gates/verdict.json)")
-    group.addoption("--gate-baseline", metavar="PATH", default=None,
-                    help="baseline file to read and update (default: config baseline_file, else "
-                         "release-gates.baseline.json)")
-    group.addoption("--gate-update-baseline", action="store_true", default=False,
-                    help="accept this run: record its measurements, error types, coverage and findings into the baseline")
-    group.addoption("--gate-compare-ref", metavar="REV", default=None,
-                    help="measure tracked performance against git revision REV in the same run")
+    group.addoption(
+        "--release-gate",
+        action="store_true",
+        default=False,
+        help="evaluate all release gates, print the release-gate summary and write the verdict file; "
+        "exit 0 only for deploy",
+    )
+    group.addoption(
+        "--gate-verdict",
+        metavar="PATH",
+        default=None,
+        help="verdict file to write (default: config verdict_file, else .release-gates/verdict.json)",
+    )
+    group.addoption(
+        "--gate-baseline",
+        metavar="PATH",
+        default=None,
+        help="baseline file to read and update (default: config baseline_file, else release-gates.baseline.json)",
+    )
+    group.addoption(
+        "--gate-update-baseline",
+        action="store_true",
+        default=False,
+        help="accept this run: record its measurements, error types, coverage and findings into the baseline",
+    )
+    group.addoption(
+        "--gate-compare-ref",
+        metavar="REV",
+        default=None,
+        help="measure tracked performance against git revision REV in the same run",
+    )
+    # Report adapters (report/adapters.py): command-line paths are relative to the current folder.
+    group.addoption(
+        "--gate-report",
+        metavar="PATH",
+        default=None,
+        help="write a self-contained HTML report (verdict, reasons, gate table, metric trends)",
+    )
+    group.addoption(
+        "--gate-dotenv",
+        metavar="PATH",
+        default=None,
+        help="write a GitLab dotenv report (RELEASE_GATE_VERDICT=...)",
+    )
+    group.addoption(
+        "--gate-sarif",
+        metavar="PATH",
+        default=None,
+        help="write integrity and content findings as SARIF 2.1.0",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
     for name, factory in BUILTIN:
         config.pluginmanager.register(factory(settings), name)
+    config.pluginmanager.register(Reports(config), "release-gates-reports")
 
 
 class ReleaseGate:

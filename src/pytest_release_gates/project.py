@@ -55,14 +55,15 @@ def _installed_version(name: str) -> str | None:
 def git_facts(rootdir: Path) -> dict[str, Any] | None:
     """Commit id and dirty flag, or None outside a git checkout or without git."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=rootdir, capture_output=True, text=True, timeout=10
-        )
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=rootdir, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=rootdir, capture_output=True, text=True, timeout=20,
+            cwd=rootdir,
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -79,18 +79,18 @@ class GateSession:
     """All state of one ``--release-gate`` run, on one process."""
 
     __slots__ = (
+        "collected",
+        "collection_errors",
+        "crashed_workers",
+        "deselected",
+        "extra",
+        "is_worker",
+        "observations",
+        "records",
+        "session_observations",
         "settings",
         "started",
-        "observations",
-        "session_observations",
-        "records",
-        "collection_errors",
-        "collected",
-        "deselected",
-        "is_worker",
-        "crashed_workers",
         "worker_count",
-        "extra",
     )
 
     def __init__(self, settings: Settings, *, is_worker: bool) -> None:
@@ -186,7 +186,7 @@ SESSION_KEY: Final = pytest.StashKey[GateSession]()
 class GateContext:
     """What a gate sees at the end of the run (controller side). Read-only by convention."""
 
-    __slots__ = ("config", "settings", "session", "exitstatus", "partial", "_baseline", "messages")
+    __slots__ = ("_baseline", "config", "exitstatus", "messages", "partial", "session", "settings")
 
     def __init__(
         self,
@@ -229,26 +229,6 @@ class GateContext:
 
     def session_observations(self, kind: str) -> list[Any]:
         return list(self.session.session_observations.get(kind, ()))
-
-    def record(self, report: pytest.TestReport) -> None:
-        """Fold one test report into that test's outcome (pytest's own counting rules)."""
-        rec = self.records.get(report.nodeid)
-        if rec is None:
-            rec = self.records[report.nodeid] = TestRecord(report.nodeid)
-        wasxfail = hasattr(report, "wasxfail")
-        if report.when == "call":
-            rec.duration = report.duration
-        if report.failed:
-            if report.when == "call":
-                rec.outcome, rec.when = "failed", "call"
-            elif rec.outcome != "failed":
-                rec.outcome, rec.when = "error", report.when
-            rec.message = rec.message or _one_line(report)
-        elif report.skipped:
-            if rec.outcome == "pending" or report.when == "call":
-                rec.outcome = "xfailed" if wasxfail else "skipped"
-        elif report.when == "call":
-            rec.outcome = "xpassed" if wasxfail else "passed"
 
     def counts(self) -> TestCounts:
         return self.session.counts()

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import final
 
-from ..model import RUN, GateResult, Level, Status
 from ..config import Settings
+from ..model import RUN, GateResult, Level, Status
 from ..session import GateContext
+
 
 @final
 class Gate:
@@ -47,5 +48,6 @@ class Gate:
             warn = subject == "partial" and context.settings.partial_run == "warn"
             yield GateResult(RUN, subject, Status.WARN if warn else Status.FAIL, Level.HOLD, message)
         if not problems:
-            yield GateResult(RUN, "complete", Status.PASS, Level.HOLD,
-                             f"{counts.executed} of {counts.collected} tests executed")
+            yield GateResult(
+                RUN, "complete", Status.PASS, Level.HOLD, f"{counts.executed} of {counts.collected} tests executed"
+            )

@@ -12,8 +12,8 @@ from typing import Final, final
 
 import pytest
 
-from ..model import TESTS, GateResult, Level, Status
 from ..config import Settings
+from ..model import TESTS, GateResult, Level, Status
 from ..session import GateContext, observe
 
 SEVERITIES: Final = ("critical", "major", "minor")
@@ -68,11 +68,13 @@ class Gate:
             what = "failed" if rec.outcome == "failed" else f"errored in {rec.when}"
             label = f" ({sev})" if sev != "major" else ""
             detail = f": {rec.message}" if rec.message else ""
-            yield GateResult(TESTS, rec.nodeid, status, level, f"{what}{label}{detail}",
-                             extra={"severity": sev})
+            yield GateResult(TESTS, rec.nodeid, status, level, f"{what}{label}{detail}", extra={"severity": sev})
         counts = context.counts()
         if not failing:
             yield GateResult(
-                TESTS, "", Status.PASS, Level.HOLD,
+                TESTS,
+                "",
+                Status.PASS,
+                Level.HOLD,
                 f"{counts.passed} passed, {counts.skipped} skipped, {counts.xfailed} xfailed",
             )

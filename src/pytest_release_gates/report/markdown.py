@@ -15,7 +15,8 @@ def render(doc: dict[str, Any]) -> str:
     verdict = doc["verdict"]
     c = doc["tests"]
     lines = [
-        f"## {_ICON.get(verdict, '')} Release gate: **{verdict}**" + ("" if doc.get("complete", True) else " (incomplete)"),
+        f"## {_ICON.get(verdict, '')} Release gate: **{verdict}**"
+        + ("" if doc.get("complete", True) else " (incomplete)"),
         "",
         f"{c['passed']} passed, {c['failed']} failed, {c['errors']} errors, {c['skipped']} skipped",
         "",

@@ -7,12 +7,17 @@ from typing import Any
 
 from ..model import GateResult, Level, Status
 
-_COLOURS = {"deploy": {"green": True, "bold": True}, "hold": {"yellow": True, "bold": True},
-            "rollback": {"red": True, "bold": True}}
+_COLOURS = {
+    "deploy": {"green": True, "bold": True},
+    "hold": {"yellow": True, "bold": True},
+    "rollback": {"red": True, "bold": True},
+}
 _KIND_ORDER = ("run", "tests", "timeout", "budget", "regression", "new_error_type", "integrity", "coverage")
 
 
-def lines_for(doc: dict[str, Any], *, verbosity: int, messages: list[str] | None = None) -> list[tuple[str, dict[str, bool]]]:
+def lines_for(
+    doc: dict[str, Any], *, verbosity: int, messages: list[str] | None = None
+) -> list[tuple[str, dict[str, bool]]]:
     """(text, markup) lines of the summary; shared by terminal and tests."""
     out: list[tuple[str, dict[str, bool]]] = []
     verdict = doc["verdict"]
@@ -20,7 +25,10 @@ def lines_for(doc: dict[str, Any], *, verbosity: int, messages: list[str] | None
     head = f"release gate: {verdict.upper()}"
     if not doc.get("complete", True):
         head += " (incomplete run)"
-    tail = f"  ({counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped)"
+    tail = (
+        f"  ({counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['errors']} errors, {counts['skipped']} skipped)"
+    )
     out.append((head + tail, _COLOURS.get(verdict, {})))
     gates = [GateResult.from_json(g) for g in doc["gates"]]
     if verbosity < 0:
@@ -38,8 +46,13 @@ def lines_for(doc: dict[str, Any], *, verbosity: int, messages: list[str] | None
         for g in group:
             mark = {Status.FAIL: "FAIL", Status.WARN: "warn", Status.PASS: "pass"}[g.status]
             level = f" -> {g.level}" if g.status is Status.FAIL else ""
-            markup = {"red": True} if g.status is Status.FAIL and g.level is Level.ROLLBACK else \
-                {"yellow": True} if g.status is Status.FAIL else {}
+            markup = (
+                {"red": True}
+                if g.status is Status.FAIL and g.level is Level.ROLLBACK
+                else {"yellow": True}
+                if g.status is Status.FAIL
+                else {}
+            )
             subject = f"{g.subject} " if g.subject else ""
             out.append((f"    {mark} {subject}{g.message}{level}", markup))
     for line in messages or ():

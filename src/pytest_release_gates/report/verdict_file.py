@@ -101,7 +101,10 @@ def validate(data: Any, path: Path) -> None:
     if m is None:
         raise UsageError(f"{path}: not a pytest-release-gates verdict (schema {schema!r})")
     if int(m.group(1)) > 1:
-        raise UsageError(f"{path}: verdict schema {schema!r} is newer than this version reads ({SCHEMA!r}): upgrade pytest-release-gates")
+        raise UsageError(
+            f"{path}: verdict schema {schema!r} is newer than this version reads ({SCHEMA!r}): "
+            "upgrade pytest-release-gates"
+        )
     try:
         Level.parse(str(data.get("verdict")))
     except ValueError:
