@@ -29,6 +29,14 @@ MARKERS = (
 )
 
 
+_GATE_OPTIONS = (
+    ("--gate-verdict", "gate_verdict"),
+    ("--gate-baseline", "gate_baseline"),
+    ("--gate-update-baseline", "gate_update_baseline"),
+    ("--gate-compare-ref", "gate_compare_ref"),
+)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -91,6 +99,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if not config.getoption("release_gate"):
+        orphans = [opt for opt, dest in _GATE_OPTIONS if config.getoption(dest)]
+        if orphans:
+            raise pytest.UsageError(f"{orphans[0]} needs --release-gate (without it the plugin writes nothing)")
         return
     try:
         settings = config_mod.load(
