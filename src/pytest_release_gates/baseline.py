@@ -76,13 +76,15 @@ class Baseline:
         meta: dict[str, Any] | None = None,
         sections: dict[str, Any] | None = None,
         migrated_from: int | None = None,
+        original: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.exists = exists
         self.meta: dict[str, Any] = meta or {}
         self.sections: dict[str, Any] = sections or {}
         self.migrated_from = migrated_from
-        self._original = self.render() if exists else None
+        # The text as read: what "unchanged" is measured against (gates edit sections in place).
+        self._original = original if original is not None else (self.render() if exists else None)
 
     def section(self, kind: str) -> dict[str, Any]:
         """The section of one gate kind, created empty on first use."""
@@ -102,11 +104,11 @@ class Baseline:
         """The document as written: empty sections dropped, floats rounded."""
         out: dict[str, Any] = {"schema": SCHEMA}
         if self.meta:
-            out["meta"] = copy.deepcopy(self.meta)
+            out["meta"] = self.meta
         for kind, sec in self.sections.items():
             if sec:
-                out[kind] = copy.deepcopy(sec)
-        return normalize(out)  # type: ignore[no-any-return]
+                out[kind] = sec
+        return normalize(out)  # type: ignore[no-any-return]  # normalize copies every container
 
     def render(self) -> str:
         return render(self.to_json())
@@ -161,10 +163,14 @@ def load(path: Path) -> Baseline:
         if path.is_symlink():
             raise UsageError(f"{path}: baseline is a broken symbolic link") from None
         return Baseline(path, exists=False)
-    return from_json(data, path)
+    try:
+        original: str | None = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        original = None
+    return from_json(data, path, original=original)
 
 
-def from_json(data: Any, path: Path) -> Baseline:
+def from_json(data: Any, path: Path, *, original: str | None = None) -> Baseline:
     """Validate (and migrate) a parsed baseline document."""
     if not isinstance(data, dict):
         raise UsageError(f"{path}: baseline must be a JSON object")
@@ -202,7 +208,14 @@ def from_json(data: Any, path: Path) -> Baseline:
         check = SECTION_VALIDATORS.get(kind)
         if check is not None:
             check(path, sec)
-    return Baseline(path, exists=True, meta=meta, sections=sections, migrated_from=migrated_from)
+    return Baseline(
+        path,
+        exists=True,
+        meta=meta,
+        sections=sections,
+        migrated_from=migrated_from,
+        original=original if migrated_from is None else None,
+    )
 
 
 # ------------------------------------------------------------ serialising
@@ -216,15 +229,22 @@ def round_float(x: float) -> float | None:
 
 
 def normalize(value: Any) -> Any:
-    """Round every float, keep everything else (keys as strings)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
+    """A copy with every float rounded and every key a string."""
+    t = type(value)
+    if t is float:
         return round_float(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(k): normalize(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [normalize(v) for v in value]
+    if isinstance(value, float):
+        return round_float(float(value))
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in the baseline")
 
 
@@ -234,6 +254,11 @@ def render(data: Any) -> str:
 
 
 def _scalar(v: Any) -> str:
+    t = type(v)
+    if t is float:
+        return float.__repr__(v)  # what json.dumps writes for a finite float
+    if t is int:
+        return int.__repr__(v)
     return json.dumps(v, ensure_ascii=False, allow_nan=False)
 
 
@@ -369,6 +394,13 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _all_numbers(values: list[Any]) -> bool:
+    """Fast path for long sample lists: plain ints/floats whose sum is finite are all finite."""
+    if not all(type(v) is float or type(v) is int for v in values):
+        return all(_is_number(v) for v in values)
+    return math.isfinite(math.fsum(values)) or all(_is_number(v) for v in values)
+
+
 def validate_regression(path: Path, section: dict[str, Any]) -> None:
     """Every ``regression`` entry: numbers where numbers belong, a known direction, valid debt."""
     for key, entry in section.items():
@@ -385,7 +417,7 @@ def validate_regression(path: Path, section: dict[str, Any]) -> None:
         if "spread" in entry and not _is_number(entry["spread"]):
             raise UsageError(f"{where}: 'spread' must be a number, got {entry['spread']!r}")
         samples = entry.get("samples", [])
-        if not isinstance(samples, list) or not all(_is_number(s) for s in samples):
+        if not isinstance(samples, list) or not _all_numbers(samples):
             raise UsageError(f"{where}: 'samples' must be a list of numbers")
         if entry.get("direction", "lower") not in ("lower", "higher"):
             raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {entry['direction']!r}")

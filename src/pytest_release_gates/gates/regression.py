@@ -1,0 +1,616 @@
+"""The ``regression`` gate: tracked metrics against the baseline, noise-aware.
+
+Inputs: every tracked metric (``perf.measure`` and pytest-benchmark samples,
+``gate_metric`` values, see ``metrics.py``) and the call duration of tests
+marked ``@pytest.mark.regression(tolerance=None)``. Only passing tests count:
+the timing of a test that failed says nothing about the code.
+
+Comparison (SPEC "Regressions"): the ratio of medians in the worse
+direction. One value per run regresses when the ratio exceeds
+``1 + tolerance``. Samples regress when, in addition, a two-sided
+Mann-Whitney U test says the difference is real (p < 0.002, as asv); with
+too few samples for the test ever to get there, the ratio alone decides and
+the message says so. At or past ``rollback_ratio``: rollback. Better beyond
+tolerance: a warning that the baseline is stale. Recorded on another
+machine: failures only warn unless ``strict_machine``.
+
+Accepting (``--gate-update-baseline``): metrics of passing tests are
+recorded; a timing still within noise of its entry keeps the entry as it was
+(no churn in review, and slow drift keeps being measured against the same
+reference); entries of tests that no longer exist are pruned only after a
+complete, unfiltered run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+import pytest
+from packaging.version import InvalidVersion, Version
+
+from .. import baseline as baseline_mod
+from .. import metrics
+from ..config import Settings
+from ..model import REGRESSION, GateResult, Level, Status
+from ..session import GateContext, observe
+from ..significance import ALPHA, can_reach, mann_whitney
+
+SECTION: Final = "regression"
+MARKER_KIND: Final = "regression-marker"
+DURATION_NAME: Final = "duration"
+DURATION_SOURCE: Final = "regression"
+#: ``GateSession.extra`` key under which the A/B comparison (compare/) lists the metric keys it decided.
+COMPARE_DECIDED_KEY: Final = "compare_decided"
+#: Raw samples kept per entry (evenly spaced order statistics, min and max included):
+#: enough for the significance test, small enough that 1,000 metrics stay under 1 MB.
+SAMPLE_CAP: Final = 40
+#: Relative slack on ratio thresholds, so six-digit rounding of the baseline never decides.
+_EPS: Final = 2e-6
+#: Keys the plugin measures; every other key of an entry (debt, notes) is the user's and survives re-recording.
+MEASURED_KEYS: Final = frozenset({"count", "median", "spread", "samples", "direction", "machine", "unit", "source"})
+_MAX_LINES: Final = 25
+
+
+def regression(tolerance: float | None = None) -> float | None:
+    """Signature of the ``regression`` marker: Python rejects unknown keywords."""
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance):
+        raise ValueError(f"tolerance must be a number, got {tolerance!r}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must not be negative, got {tolerance!r}")
+    return float(tolerance)
+
+
+# ---------------------------------------------------------------- comparing
+
+OK: Final = "ok"
+NOISE: Final = "noise"  # beyond tolerance, but not significant
+REGRESSED: Final = "regressed"
+IMPROVED: Final = "improved"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    outcome: str
+    ratio: float  # worse-direction ratio: > 1 is worse
+    current: float
+    baseline: float
+    p: float | None  # None when no significance test was made
+    note: str  # how it was decided, for the message ("" when by significance test)
+    rollback: bool
+
+
+def worse_ratio(current: float, base: float, higher_is_better: bool) -> float:
+    """current/baseline (lower is better) or baseline/current (higher is better).
+
+    For zero or negative values, where a quotient means nothing, the relative
+    change in the worse direction: ``1 + worse_delta / |baseline|``.
+    """
+    if current == base:
+        return 1.0
+    if current > 0 and base > 0:
+        return base / current if higher_is_better else current / base
+    worse_delta = (base - current) if higher_is_better else (current - base)
+    if base == 0:
+        return math.inf if worse_delta > 0 else 0.0
+    return max(0.0, 1.0 + worse_delta / abs(base))
+
+
+def compare(
+    values: Sequence[float],
+    sampled: bool,
+    higher_is_better: bool,
+    entry: Mapping[str, Any],
+    tolerance: float,
+    rollback_ratio: float,
+) -> Comparison:
+    values = sorted(values)  # once: the median and the rank test both use it (re-sorting sorted data is cheap)
+    current = _median_sorted(values)
+    base = float(entry["median"])
+    ratio = worse_ratio(current, base, higher_is_better)
+    base_samples: Sequence[float] = entry.get("samples", ())  # validated as numbers on load
+    p: float | None = None
+    note = ""
+    if sampled:
+        if len(values) < 2 or len(base_samples) < 2:
+            note = (
+                "the baseline has no samples: decided by ratio alone"
+                if len(base_samples) < 2
+                else "one sample: decided by ratio alone"
+            )
+        elif not can_reach(len(values), len(base_samples)):
+            note = (
+                f"too few samples ({len(values)} vs {len(base_samples)}) for a significance test: "
+                "decided by ratio alone"
+            )
+        else:
+            p = mann_whitney(values, base_samples).p
+    significant = p is None or p < ALPHA
+    rollback = ratio >= rollback_ratio * (1 - _EPS)
+    worse = ratio > (1 + tolerance) * (1 + _EPS) or rollback
+    better = ratio * (1 + tolerance) < 1 - _EPS
+    if worse:
+        outcome = REGRESSED if significant else NOISE
+    elif better:
+        outcome = IMPROVED if significant else OK
+    else:
+        outcome = OK
+    return Comparison(outcome, ratio, current, base, p, note, rollback and outcome == REGRESSED)
+
+
+def _median_sorted(values: Sequence[float]) -> float:
+    n = len(values)
+    mid = n // 2
+    return float(values[mid]) if n % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt_value(x: float, unit: str) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    if unit == "s":
+        a = abs(x)
+        if a >= 1 or a == 0:
+            return f"{x:.3g} s"
+        if a >= 1e-3:
+            return f"{x * 1e3:.3g} ms"
+        if a >= 1e-6:
+            return f"{x * 1e6:.3g} µs"
+        return f"{x * 1e9:.3g} ns"
+    return f"{x:.6g}{(' ' + unit) if unit else ''}"
+
+
+def fmt_ratio(r: float) -> str:
+    return "∞" if math.isinf(r) else f"{r:.2f}x"
+
+
+def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
+    bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
+    if higher_is_better:
+        bits += ", higher is better"
+    if c.p is not None:
+        bits += f", p={c.p:.2g}"
+    if c.note:
+        bits += f"; {c.note}"
+    return bits
+
+
+def _worse_word(unit: str, higher_is_better: bool) -> str:
+    return "slower" if unit == "s" and not higher_is_better else "worse"
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def metric_tolerance(m: metrics.Metric) -> float | None:
+    """The metric's own tolerance (marker or gate_metric), when it is a usable number."""
+    t = m.tolerance
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0 else None
+
+
+def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, metrics.Metric]]:
+    """(metrics of passing tests, metrics of other tests) by key; the last observation of a key wins."""
+    found: dict[str, metrics.Metric] = {}
+    for m in metrics.collect(context):
+        if m.values:
+            found[m.key] = m
+    for obs in context.observations(MARKER_KIND):
+        rec = context.records.get(obs.nodeid)
+        if rec is None or rec.duration is None:
+            continue
+        data = obs.data if isinstance(obs.data, dict) else {}
+        m = metrics.Metric(
+            obs.nodeid,
+            DURATION_NAME,
+            (float(rec.duration),),
+            sampled=False,
+            tolerance=data.get("tolerance"),
+            unit="s",
+            source=DURATION_SOURCE,
+        )
+        found[m.key] = m
+    passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}
+    other = {k: m for k, m in found.items() if k not in passing}
+    return passing, other
+
+
+def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
+    vals = sorted(m.values)
+    med = statistics.median(vals)
+    entry: dict[str, Any] = {
+        "count": len(vals),
+        "median": med,
+        "direction": "higher" if m.higher_is_better else "lower",
+        "machine": machine,
+        "source": m.source or "metric",
+        "unit": m.unit,
+    }
+    if m.sampled and len(vals) > 1:
+        entry["samples"] = thin(vals, SAMPLE_CAP)
+        entry["spread"] = statistics.median(abs(v - med) for v in vals)
+    return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
+
+
+def thin(sorted_values: Sequence[float], cap: int) -> list[float]:
+    """At most ``cap`` evenly spaced order statistics (min and max kept): deterministic."""
+    n = len(sorted_values)
+    if n <= cap:
+        return list(sorted_values)
+    return [sorted_values[round(i * (n - 1) / (cap - 1))] for i in range(cap)]
+
+
+def _noisy(m: metrics.Metric) -> bool:
+    """Timings vary run to run: keep their entry while within noise. Exact values are recorded as they are."""
+    return m.sampled or m.unit == "s" or m.source == DURATION_SOURCE
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _worst(a: tuple[Status, Level], b: tuple[Status, Level]) -> tuple[Status, Level]:
+    rank = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+    if rank[a[0]] != rank[b[0]]:
+        return a if rank[a[0]] > rank[b[0]] else b
+    return (a[0], max(a[1], b[1]))
+
+
+@final
+class Gate:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -------------------------------------------------- on the test's process
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("regression")
+        if marker is None:
+            return
+        try:
+            tolerance = regression(*marker.args, **marker.kwargs)
+        except (TypeError, ValueError) as exc:
+            pytest.fail(f"invalid @pytest.mark.regression in {item.nodeid}: {exc}", pytrace=False)
+        observe(item, MARKER_KIND, {"tolerance": tolerance})
+
+    # -------------------------------------------------- on the controller
+
+    def _tolerance(self, m: metrics.Metric) -> float:
+        t = metric_tolerance(m)
+        return self.settings.regression_tolerance if t is None else t
+
+    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
+        section = baseline.section(SECTION)
+        passing, other = gather(context)
+        fingerprint = baseline_mod.machine_fingerprint()
+        here = baseline_mod.machine_id(fingerprint)
+        added: list[str] = []
+        changed: list[str] = []
+        removed: list[str] = []
+        kept = 0
+        for key in sorted(passing):
+            m = passing[key]
+            new = make_entry(m, here)
+            old = section.get(key)
+            if old is None:
+                section[key] = new
+                added.append(f"added {key}: {fmt_value(new['median'], m.unit)}")
+                continue
+            c = compare(m.values, m.sampled, m.higher_is_better, old, self._tolerance(m), self.settings.rollback_ratio)
+            same_shape = (
+                old.get("direction", "lower") == new["direction"]
+                and bool(old.get("samples")) == bool(new.get("samples"))
+                and old.get("machine", here) == here
+            )
+            if same_shape and (c.outcome in (OK, NOISE) if _noisy(m) else old.get("median") == new["median"]):
+                kept += 1
+                continue
+            user = {k: v for k, v in old.items() if k not in MEASURED_KEYS}
+            debt = baseline_mod.debt_of(old, where=key)
+            why = {
+                REGRESSED: f"accepted {fmt_ratio(c.ratio)} {_worse_word(m.unit, m.higher_is_better)}",
+                IMPROVED: f"improved to {fmt_ratio(c.ratio)}",
+            }.get(c.outcome, "re-recorded")
+            if old.get("machine", here) != here:
+                why += " (re-recorded on this machine)"
+            if debt is not None and c.outcome == IMPROVED:
+                user = {k: v for k, v in user.items() if k not in baseline_mod.DEBT_KEYS}
+                why += f"; accepted debt paid off ({debt.describe()}), removed"
+            elif debt is not None:
+                why += f"; still carries accepted debt ({debt.describe()})"
+            elif c.outcome == REGRESSED:
+                why += " (to accept it for a while only, add reason, owner and expires to its entry)"
+            section[key] = {**new, **user}
+            changed.append(
+                f"changed {key}: {fmt_value(c.baseline, m.unit)} -> {fmt_value(new['median'], m.unit)}, " + why
+            )
+        measured_elsewhere = {m.nodeid for m in other.values()}
+        if context.complete:
+            for key in sorted(section):
+                if key in passing:
+                    continue
+                nodeid = key.rsplit("::", 1)[0]
+                rec = context.records.get(nodeid)
+                if rec is None:
+                    removed.append(f"removed {key}: the test no longer exists")
+                elif rec.outcome == "passed" and nodeid not in measured_elsewhere:
+                    removed.append(f"removed {key}: the test no longer measures it")
+                else:
+                    continue
+                del section[key]
+        lines: list[str] = []
+        if other:
+            lines.append(
+                f"regression: not recorded: {len(other)} metrics of tests that did not pass "
+                "(their entries are kept as they were)"
+            )
+        if not context.complete:
+            stale = [k for k in section if k.rsplit("::", 1)[0] not in context.records]
+            if stale:
+                why = f"partial run: {context.partial}" if context.partial else "the run did not complete"
+                lines.append(
+                    f"regression: kept {len(stale)} entries of tests not in this run ({why}); "
+                    "a complete run without -k/-m/node ids prunes entries of deleted tests"
+                )
+        self._stamp(baseline, section, fingerprint, here)
+        lines.append(
+            f"regression baseline: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
+            f"{kept} unchanged (within noise, kept as recorded)"
+        )
+        details = added + changed + removed
+        lines.extend(f"  {d}" for d in details[:_MAX_LINES])
+        if len(details) > _MAX_LINES:
+            lines.append(f"  ... and {len(details) - _MAX_LINES} more (see `release-gate baseline diff`)")
+        if _ci():
+            lines.append(
+                "WARNING: CI is set: baselines are normally accepted locally and committed; "
+                f"this run rewrote {baseline.path.name} on the CI machine"
+            )
+        return lines
+
+    def _stamp(self, baseline: Any, section: Mapping[str, Any], fingerprint: dict[str, Any], here: str) -> None:
+        meta = baseline.meta
+        meta.update({k: v for k, v in baseline_mod.run_meta(self.settings.rootdir).items() if v is not None})
+        known = meta.get("machines") if isinstance(meta.get("machines"), dict) else {}
+        used = {e.get("machine") for e in section.values() if isinstance(e, dict)}
+        machines = {mid: desc for mid, desc in known.items() if mid in used}
+        if here in used:
+            machines[here] = fingerprint
+        if machines:
+            meta["machines"] = machines
+        else:
+            meta.pop("machines", None)
+
+    def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
+        baseline = context.baseline
+        if baseline is None:  # unreadable: the core already holds, and nothing here can be trusted
+            return []
+        section = baseline.get(SECTION)
+        passing, _other = gather(context)
+        # Metrics the same-job A/B (--gate-compare-ref) already decided: one metric, one verdict line.
+        for key in context.session.extra.get(COMPARE_DECIDED_KEY) or ():
+            passing.pop(key, None)
+        here = baseline_mod.machine_id(baseline_mod.machine_fingerprint())
+        today = dt.date.today()
+        strict = self.settings.strict_machine
+        results: list[GateResult] = []
+        foreign: dict[str, int] = {}
+        counts = {"compared": 0, "new": 0}
+        for key in sorted(passing):
+            m = passing[key]
+            entry = section.get(key)
+            if entry is None:
+                counts["new"] += 1
+                med = statistics.median(m.values)
+                results.append(
+                    GateResult(
+                        REGRESSION,
+                        key,
+                        Status.WARN,
+                        Level.HOLD,
+                        f"new metric, not in baseline ({fmt_value(med, m.unit)}; "
+                        "record it with --gate-update-baseline)",
+                        metric=m.name,
+                        value=med,
+                        extra={"source": m.source, "unit": m.unit},
+                    )
+                )
+                continue
+            counts["compared"] += 1
+            results.append(self._check(key, m, entry, here, today, strict, foreign))
+        for key in sorted(set(section) - set(passing)):
+            debt_gate = self._debt_gate(key, section[key], None, today, unmeasured=True)
+            if debt_gate is not None:
+                results.append(debt_gate)
+        if foreign:
+            machines = baseline.meta.get("machines") if isinstance(baseline.meta.get("machines"), dict) else {}
+            names = "; ".join(baseline_mod.describe_machine(machines.get(mid)) for mid in sorted(foreign))
+            n = sum(foreign.values())
+            this = baseline_mod.describe_machine(baseline_mod.machine_fingerprint())
+            if strict:
+                context.messages.append(
+                    f"regression: {n} metrics compared against a baseline from another machine "
+                    f"({names}; this one: {this}); strict_machine = true, so they count in full"
+                )
+            else:
+                context.messages.append(
+                    f"regression: {n} metrics compared against a baseline from another machine "
+                    f"({names}; this one: {this}): their regressions only warn "
+                    "(set strict_machine = true to fail on them)"
+                )
+        results.extend(self._version_gates(context, baseline, counts))
+        return results
+
+    def _check(
+        self,
+        key: str,
+        m: metrics.Metric,
+        entry: Mapping[str, Any],
+        here: str,
+        today: dt.date,
+        strict: bool,
+        foreign: dict[str, int],
+    ) -> GateResult:
+        tol = self._tolerance(m)
+        hib = m.higher_is_better
+        if entry.get("direction", "lower") != ("higher" if hib else "lower"):
+            return GateResult(
+                REGRESSION,
+                key,
+                Status.WARN,
+                Level.HOLD,
+                f"direction changed since the baseline (it says {entry.get('direction')} is better): "
+                "record it again with --gate-update-baseline",
+                metric=m.name,
+            )
+        c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio)
+        desc = _describe(c, m.unit, hib)
+        status, level = Status.PASS, Level.HOLD
+        if c.outcome == REGRESSED:
+            status = Status.FAIL
+            level = Level.ROLLBACK if c.rollback else Level.HOLD
+            what = f"{fmt_ratio(c.ratio)} {_worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol:.0%}"
+            what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
+        elif c.outcome == NOISE:
+            what = f"{fmt_ratio(c.ratio)} but not significant (p={c.p:.2g}, needs < {ALPHA:g}): within noise ({desc})"
+        elif c.outcome == IMPROVED:
+            status = Status.WARN
+            what = (
+                f"{fmt_ratio(c.ratio)}: better than baseline beyond tolerance ({desc}): "
+                "stale baseline: consider --gate-update-baseline"
+            )
+        else:
+            what = f"{fmt_ratio(c.ratio)} of baseline, within tolerance {tol:.0%} ({desc})"
+        mid = entry.get("machine")
+        if isinstance(mid, str) and mid != here:
+            foreign[mid] = foreign.get(mid, 0) + 1
+            if status is Status.FAIL and not strict:
+                status = Status.WARN
+                what += "; baseline recorded on another machine: warning only (strict_machine = false)"
+        outcome = (status, level)
+        debt_gate = self._debt_gate(key, entry, c, today, unmeasured=False)
+        if debt_gate is not None:
+            outcome = _worst(outcome, (debt_gate.status, debt_gate.level))
+            what += f"; {debt_gate.message}"
+        extra: dict[str, Any] = {
+            "current": baseline_mod.round_float(c.current),
+            "baseline": baseline_mod.round_float(c.baseline),
+            "unit": m.unit,
+            "source": m.source,
+            "samples": [len(m.values), len(entry.get("samples", ())) or int(entry.get("count", 1))],
+        }
+        if c.p is not None:
+            extra["p_value"] = baseline_mod.round_float(c.p)
+        return GateResult(
+            REGRESSION,
+            key,
+            outcome[0],
+            outcome[1],
+            what,
+            metric="ratio",
+            value=c.ratio if math.isfinite(c.ratio) else None,
+            limit=1 + tol,
+            extra=extra,
+        )
+
+    def _debt_gate(
+        self, key: str, entry: Any, c: Comparison | None, today: dt.date, *, unmeasured: bool
+    ) -> GateResult | None:
+        if not isinstance(entry, Mapping):
+            return None
+        debt = baseline_mod.debt_of(entry, where=key)
+        if debt is None or debt.expires is None:
+            return None
+        tail = "; not measured in this run" if unmeasured else ""
+        if debt.expired(today):
+            if c is not None and c.outcome == IMPROVED:
+                return GateResult(
+                    REGRESSION,
+                    key,
+                    Status.WARN,
+                    Level.HOLD,
+                    f"accepted debt expired on {debt.expires} ({debt.describe()}) but the metric is "
+                    "now better than recorded: run --gate-update-baseline to clear it",
+                )
+            return GateResult(
+                REGRESSION,
+                key,
+                Status.FAIL,
+                Level.HOLD,
+                f"accepted debt expired on {debt.expires} ({debt.describe()}): fix the regression, "
+                f"or extend 'expires' in the baseline entry{tail}",
+                extra={"owner": debt.owner, "expires": str(debt.expires)},
+            )
+        if debt.expires_soon(today):
+            left = debt.days_left(today)
+            return GateResult(
+                REGRESSION,
+                key,
+                Status.WARN,
+                Level.HOLD,
+                f"accepted debt expires on {debt.expires} (in {left} days; {debt.describe()}){tail}",
+                extra={"owner": debt.owner, "expires": str(debt.expires)},
+            )
+        return None
+
+    def _version_gates(self, context: GateContext, baseline: Any, counts: Mapping[str, int]) -> list[GateResult]:
+        from ..project import project_facts
+
+        if not baseline.exists and not counts["compared"] and not counts["new"]:
+            return []
+        facts, _problem = project_facts(self.settings.rootdir)
+        current = facts.get("version")
+        recorded = baseline.project_version
+        out: list[GateResult] = []
+        older = False
+        if isinstance(current, str) and recorded:
+            try:
+                older = Version(current) < Version(recorded)
+            except InvalidVersion:
+                older = False
+        if older:
+            out.append(
+                GateResult(
+                    REGRESSION,
+                    "project version",
+                    Status.WARN,
+                    Level.HOLD,
+                    f"project version {current} is older than the baseline's {recorded}: "
+                    "an old branch, or a baseline recorded ahead of this code?",
+                    extra={"baseline_version": recorded, "project_version": current},
+                )
+            )
+        where = baseline.path.name if baseline.exists else f"{baseline.path.name} (none yet)"
+        msg = f"{counts['compared']} metrics compared with {where}"
+        if counts["new"]:
+            msg += f", {counts['new']} new"
+        if recorded:
+            msg += f"; baseline recorded at version {recorded}"
+        if isinstance(baseline.meta.get("python"), str):
+            msg += f" with Python {baseline.meta['python']}"
+        out.append(
+            GateResult(
+                REGRESSION,
+                "baseline",
+                Status.PASS,
+                Level.HOLD,
+                msg,
+                extra={
+                    "baseline_file": str(baseline.path),
+                    "baseline_version": recorded,
+                    "project_version": current,
+                    "baseline_python": baseline.meta.get("python"),
+                },
+            )
+        )
+        return out
