@@ -10,6 +10,13 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _isolated_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner pytest runs must not write to a real CI's outputs (this suite may itself run on GitHub)."""
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "CI", "RELEASE_GATES_MACHINE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 class GateRun:
     """A finished ``pytest --release-gate`` run inside pytester, with its verdict file."""
 

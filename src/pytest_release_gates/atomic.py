@@ -16,12 +16,13 @@ from typing import Any
 from .model import UsageError
 
 
-def write_text(path: Path, text: str, *, backup: Path | None = None) -> None:
+def write_text(path: Path, text: str, *, backup: Path | None = None, durable: bool = True) -> None:
     """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``.
 
     Parent folders are created. With ``backup``, the previous file (if any) is
-    copied there first, also atomically. Raises ``UsageError`` naming the path
-    on any OS error.
+    copied there first, also atomically. ``durable=False`` skips the fsync: still
+    atomic for readers, for outputs that are regenerated every run (reports).
+    Raises ``UsageError`` naming the path on any OS error.
     """
     path = Path(path)
     try:
@@ -30,20 +31,21 @@ def write_text(path: Path, text: str, *, backup: Path | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if backup is not None and path.is_file():
             _replace_with(backup, path.read_bytes())
-        _replace_with(path, text.encode("utf-8"))
+        _replace_with(path, text.encode("utf-8"), durable=durable)
     except UsageError:
         raise
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _replace_with(path: Path, data: bytes) -> None:
+def _replace_with(path: Path, data: bytes, *, durable: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         if path.exists():
             with contextlib.suppress(OSError):
                 os.chmod(tmp, path.stat().st_mode & 0o7777)
@@ -63,8 +65,8 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_json(path: Path, data: Any, *, backup: Path | None = None) -> None:
-    write_text(path, dumps(data), backup=backup)
+def write_json(path: Path, data: Any, *, backup: Path | None = None, durable: bool = True) -> None:
+    write_text(path, dumps(data), backup=backup, durable=durable)
 
 
 def read_json(path: Path, *, what: str = "file") -> Any:

@@ -34,6 +34,8 @@ def lines_for(
     if verbosity < 0:
         for reason in doc["reasons"]:
             out.append((f"  - {reason}", {}))
+        for line in messages or ():
+            out.append((f"  {line}", {}))
         return out
     shown = [g for g in gates if verbosity > 0 or g.status is not Status.PASS]
     by_kind: dict[str, list[GateResult]] = defaultdict(list)

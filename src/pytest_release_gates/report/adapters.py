@@ -1,0 +1,164 @@
+"""The output adapters as one plugin: each turns the finished verdict document into one output.
+
+Registered only under ``--release-gate``; runs on the controller in
+``pytest_release_gates_report``, after the verdict file is written. Order:
+the run history first (so the HTML charts and sparklines include this run),
+then every requested output. An adapter that fails adds one warning line to
+the summary and never touches the verdict or the other adapters.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final, final
+
+import pytest
+
+from .. import atomic
+from ..model import UsageError
+from ..session import GateContext
+from . import ci, history, html, trend
+
+FLAKY_PLUGIN: Final = "release-gates-flaky"
+
+
+@final
+class Reports:
+    __slots__ = ("annotate", "config", "locations")
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        #: nodeid -> (file, line) for budget annotations; only collected when annotating.
+        self.locations: dict[str, tuple[str, int]] = {}
+        self.annotate = os.environ.get("GITHUB_ACTIONS") == "true"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.annotate and report.when == "call":
+            loc = report.location
+            if loc and isinstance(loc[1], int):
+                self.locations[report.nodeid] = (str(loc[0]).replace("\\", "/"), loc[1] + 1)
+
+    def pytest_release_gates_report(self, verdict: dict[str, Any], context: GateContext) -> None:
+        messages = context.messages
+        hist = self._history(verdict, context)
+        if self.config.get_verbosity() > 0:
+            messages.extend(_sparklines(hist.tail(trend.SPARK_RUNS)))
+        opt = self.config.getoption
+        steps: list[tuple[str, Callable[[], str | None]]] = []
+        report_path = opt("gate_report", None)
+        if report_path:
+            steps.append(("HTML report", lambda: _write_html(_cli_path(report_path), verdict, hist)))
+        if os.environ.get("GITHUB_OUTPUT"):
+            steps.append(("GITHUB_OUTPUT", lambda: _github_output(verdict)))
+        if self.annotate:
+            steps.append(("GitHub annotations", lambda: self._annotations(verdict, context)))
+        dotenv = opt("gate_dotenv", None)
+        if dotenv:
+            steps.append(("GitLab dotenv", lambda: _write(_cli_path(dotenv), ci.dotenv_text(verdict), "dotenv")))
+        steps.append(("JUnit XML properties", lambda: _junit(self.config, verdict)))
+        sarif_path = opt("gate_sarif", None)
+        if sarif_path:
+            steps.append(("SARIF", lambda: _write_sarif(_cli_path(sarif_path), verdict, context)))
+        for what, step in steps:
+            try:
+                line = step()
+            except UsageError as exc:
+                line = f"WARNING: {what} not written: {exc}"
+            except Exception as exc:  # an adapter must never lose the verdict or the other outputs
+                line = f"WARNING: {what} not written: {type(exc).__name__}: {exc}"
+            if line:
+                messages.append(line)
+
+    # -------------------------------------------------------------- steps
+
+    def _history(self, verdict: Mapping[str, Any], context: GateContext) -> history.History:
+        """Append this run; return the history including it (in memory only if the file is unwritable)."""
+        settings = context.settings
+        before = history.before_this_run(context)
+        context.messages.extend(before.warnings())
+        flaky = self.config.pluginmanager.get_plugin(FLAKY_PLUGIN)
+        reruns = getattr(flaky, "reruns", None) or {}
+        entry = history.build_entry(verdict, context, reruns=reruns)
+        try:
+            return history.append(before.path, entry, max_runs=settings.history_max_runs,
+                                  max_days=settings.history_max_days, previous=before)
+        except UsageError as exc:
+            context.messages.append(f"WARNING: run history not written: {exc}")
+            fallback = history.History(before.path, list(before.lines), list(before.times))
+            fallback.add(history.dumps_entry(entry), float(entry["time"]))
+            return fallback
+
+    def _annotations(self, verdict: Mapping[str, Any], context: GateContext) -> str | None:
+        lines = ci.github_annotations(verdict, locations=self.locations, path_prefix=_workspace_prefix(context.rootdir))
+        if not lines:
+            return None
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.ensure_newline()
+            writer = getattr(tr, "_tw", None)  # xdist leaves its progress line open
+            if getattr(writer, "width_of_current_line", 0):
+                tr.write("\n")
+            for line in lines:
+                tr.write_line(line)
+        else:
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            sys.stdout.flush()
+        return None
+
+
+def _cli_path(value: str) -> Path:
+    """Command-line paths are relative to the current folder (SPEC)."""
+    return Path(value).expanduser().absolute()
+
+
+def _write(path: Path, text: str, what: str) -> str:
+    atomic.write_text(path, text, durable=False)
+    return f"{what} written to {path}"
+
+
+def _write_html(path: Path, verdict: Mapping[str, Any], hist: history.History) -> str:
+    page = html.render(verdict, hist.sampled(), total_runs=len(hist), verdict_counts=hist.verdict_counts())
+    atomic.write_text(path, page, durable=False)  # regenerated every run: atomic is enough
+    return f"HTML report written to {path}"
+
+
+def _github_output(verdict: Mapping[str, Any]) -> None:
+    ci.append_github_output(os.environ["GITHUB_OUTPUT"], verdict)
+
+
+def _junit(config: pytest.Config, verdict: Mapping[str, Any]) -> None:
+    ci.add_junit_properties(config, verdict)
+
+
+def _write_sarif(path: Path, verdict: Mapping[str, Any], context: GateContext) -> str:
+    from .. import __version__
+
+    doc = ci.sarif(verdict, version=__version__, root_uri=ci.root_uri(context.rootdir))
+    atomic.write_json(path, doc, durable=False)
+    return f"SARIF written to {path}"
+
+
+def _workspace_prefix(rootdir: Path) -> str:
+    """The rootdir relative to ``$GITHUB_WORKSPACE`` (the repository), for annotation paths."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return ""
+    try:
+        rel = Path(rootdir).resolve().relative_to(Path(workspace).resolve())
+    except (ValueError, OSError):
+        return ""
+    text = rel.as_posix()
+    return "" if text in ("", ".") else text + "/"
+
+
+def _sparklines(entries: list[dict[str, Any]]) -> list[str]:
+    current = entries[-1].get("metrics") if entries else None
+    if not isinstance(current, dict) or not current:
+        return []
+    series = {k: v for k, v in history.all_series(entries).items() if k in current}
+    units = {k: str(v.get("u", "s")) if isinstance(v, dict) else "s" for k, v in current.items()}
+    return trend.terminal_lines(series, units)
+
