@@ -198,7 +198,7 @@ def _levels(v: Any) -> Mapping[str, str]:
     for k, level in v.items():
         if k not in allowed:
             why = " (an incomplete run always holds)" if k == RUN else ""
-            raise _Bad(f"{k}: not a configurable gate{why}; one of {', '.join(allowed)}")
+            raise _Bad(f"{k!r}: not a configurable gate{why}; one of {', '.join(allowed)}")
         out[k] = _choice(LEVEL_NAMES)(level)
     return out
 
@@ -242,7 +242,7 @@ def _table(schema: Mapping[str, Callable[[Any], Any]], cls: type[Any]) -> Callab
         values = {}
         for k, raw in v.items():
             if k not in schema:
-                raise _Bad(f"{k}: unknown key (one of {', '.join(schema)})")
+                raise _Bad(f"{k!r}: unknown key (one of {', '.join(schema)})")
             try:
                 values[k] = schema[k](raw)
             except _Bad as exc:
