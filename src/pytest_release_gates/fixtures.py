@@ -25,3 +25,11 @@ def gate_metric(request: pytest.FixtureRequest) -> Any:
     from .gate_metric import GateMetric
 
     return GateMetric(request.node)
+
+
+@pytest.fixture
+def integrity(request: pytest.FixtureRequest) -> Any:
+    """``with integrity.watch(root, patterns=["*.py"], rules=[...]) as changes:``: what the block changed."""
+    from .integrity.fixture import IntegrityWatcher
+
+    return IntegrityWatcher(request.node)

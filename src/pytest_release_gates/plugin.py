@@ -10,7 +10,7 @@ import pytest
 
 from . import config as config_mod
 from . import evaluate, hookspecs
-from .fixtures import gate_metric, perf  # noqa: F401  (fixtures, found by pytest here)
+from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .gates import BUILTIN
 from .model import UsageError
 from .report import markdown, terminal
@@ -26,6 +26,8 @@ MARKERS = (
     "(rollback), 'major' (hold) or 'minor' (warn only).",
     "expected_errors(*types): exception or warning classes (or dotted names) this test is meant to "
     "produce; they are not new error types for the release gate.",
+    "integrity_clean: every integrity.watch() block in this test must leave its files unchanged; each change "
+    "becomes an integrity gate (hold) under --release-gate.",
 )
 
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import run, tests
+from ..compare import gate as compare
+from . import budgets, coverage, error_types, flaky, integrity, regression, run, tests, timeouts
 
 #: (plugin name, factory) for every built-in gate kind, in registration order.
 BUILTIN: list[tuple[str, Any]] = [
     ("release-gates-run", run.Gate),
     ("release-gates-tests", tests.Gate),
+    ("release-gates-budget", budgets.Gate),
+    ("release-gates-timeout", timeouts.Gate),
+    ("release-gates-flaky", flaky.Gate),
+    ("release-gates-error-types", error_types.Gate),
+    ("release-gates-regression", regression.Gate),
+    ("release-gates-coverage", coverage.Gate),
+    ("release-gates-integrity", integrity.Gate),
+    ("release-gates-compare", compare.Gate),
 ]

@@ -1,0 +1,221 @@
+"""The ``perf`` fixture: repeated timing of a callable, with percentile budgets.
+
+How it measures (the choices pyperf and ``timeit`` make):
+
+* ``warmup`` untimed calls first, so caches, lazy imports and specialised
+  bytecode are in place before anything is timed;
+* the garbage collector is *disabled* during the timed rounds and re-enabled
+  afterwards only if it was enabled before (``timeit``'s choice), so a
+  collection triggered by garbage from elsewhere does not land in a random
+  round. No ``gc.collect()`` first: with collection off no round can pay for
+  it anyway, and inside a test process a full collection costs milliseconds;
+* each round is timed on its own with ``time.perf_counter_ns`` (integer
+  nanoseconds, no float drift), samples are reported in seconds.
+
+Percentiles use linear interpolation between closest ranks (Hyndman & Fan
+type 7: numpy's default and ``statistics.quantiles(method="inclusive")``), so
+``p50`` equals ``median`` and every percentile lies between ``min`` and ``max``.
+
+Limits passed to :meth:`Perf.measure` (``p50``, ``p95``, ``p99``, ``max``) become
+``budget`` gates under ``--release-gate``; without it they are inert, like the
+``budget`` marker. The samples are published as a tracked metric (for the
+regression gate) under the measurement's name.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn, final
+
+import pytest
+
+from . import metrics
+from .session import SESSION_KEY
+
+#: Limits ``measure`` accepts, in the order they are reported.
+LIMITS: Final = ("p50", "p95", "p99", "max")
+
+
+def percentile(sorted_samples: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of already sorted samples, by linear interpolation.
+
+    Type 7: position ``h = (n - 1) * q / 100``; the result is
+    ``x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])``, clamped
+    to its two neighbours so float rounding can never break monotonicity.
+    """
+    n = len(sorted_samples)
+    if n == 0:
+        raise ValueError("percentile of no samples")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q!r}")
+    h = (n - 1) * q / 100.0
+    lo = math.floor(h)
+    if lo >= n - 1:
+        return float(sorted_samples[-1])
+    a, b = float(sorted_samples[lo]), float(sorted_samples[lo + 1])
+    value = a + (h - lo) * (b - a)
+    return min(max(value, a), b)
+
+
+def _stdev(data: Sequence[float]) -> float:
+    """Sample standard deviation in floats (``statistics.stdev`` is exact but ~100x slower)."""
+    n = len(data)
+    if n < 2:
+        return 0.0
+    mean = math.fsum(data) / n
+    return math.sqrt(math.fsum((x - mean) ** 2 for x in data) / (n - 1))
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PerfStats:
+    """Statistics of one ``perf.measure`` call; every time is in seconds."""
+
+    name: str
+    samples: tuple[float, ...]  # per-round times, in the order they were measured
+    min: float
+    max: float
+    mean: float
+    median: float
+    p50: float
+    p95: float
+    p99: float
+    stdev: float  # sample standard deviation (n - 1); 0.0 for a single round
+    rounds: int
+
+    @classmethod
+    def from_samples(cls, name: str, samples: Sequence[float]) -> PerfStats:
+        data = sorted(samples)
+        if not data:
+            raise ValueError("no samples")
+        median = percentile(data, 50)
+        return cls(
+            name=name,
+            samples=tuple(samples),
+            min=data[0],
+            max=data[-1],
+            mean=math.fsum(data) / len(data),
+            median=median,
+            p50=median,
+            p95=percentile(data, 95),
+            p99=percentile(data, 99),
+            stdev=_stdev(data),
+            rounds=len(data),
+        )
+
+    def __repr__(self) -> str:
+        return (f"PerfStats(name={self.name!r}, rounds={self.rounds}, min={self.min:.3g}, "
+                f"median={self.median:.3g}, p95={self.p95:.3g}, p99={self.p99:.3g}, max={self.max:.3g})")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What the budget gate needs from one measure call (kept on the item)."""
+
+    name: str
+    stats: PerfStats
+    limits: dict[str, float]
+
+
+_measurements_key: Final = pytest.StashKey[list[Measurement]]()
+_NO_MEASUREMENTS: Final[list[Measurement]] = []  # shared, never appended to
+
+
+def measurements(item: pytest.Item) -> list[Measurement]:
+    """The ``perf.measure`` results of this test so far (empty when it used none)."""
+    return item.stash.get(_measurements_key, _NO_MEASUREMENTS)
+
+
+def _fail(item: pytest.Item, what: str) -> NoReturn:
+    """A one-line test failure naming the test (no traceback into this module)."""
+    pytest.fail(f"invalid perf.measure in {item.nodeid}: {what}", pytrace=False)
+
+
+def _limit(item: pytest.Item, key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(item, f"{key} must be a number of seconds, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or x <= 0:
+        _fail(item, f"{key} must be a positive, finite number of seconds, got {value!r}")
+    return x
+
+
+@final
+class Perf:
+    """The object behind the ``perf`` fixture (one per test)."""
+
+    __slots__ = ("_item",)
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+
+    def measure(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        rounds: int = 100,
+        warmup: int = 5,
+        name: str | None = None,
+        p50: float | None = None,
+        p95: float | None = None,
+        p99: float | None = None,
+        max: float | None = None,  # SPEC names it so; shadows the builtin only here
+        **kwargs: Any,
+    ) -> PerfStats:
+        """Call ``func(*args, **kwargs)`` ``warmup`` times untimed, then ``rounds`` times timed."""
+        item = self._item
+        if not callable(func):
+            _fail(item, f"func must be callable, got {type(func).__name__} {func!r}")
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            _fail(item, f"rounds must be a whole number of at least 1, got {rounds!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            _fail(item, f"warmup must be a whole number of at least 0, got {warmup!r}")
+        if name is None:
+            name = getattr(func, "__name__", None) or type(func).__name__
+        elif not isinstance(name, str) or not name:
+            _fail(item, f"name must be a non-empty string, got {name!r}")
+        given = {"p50": p50, "p95": p95, "p99": p99, "max": max}
+        limits = {k: v for k, v in ((k, _limit(item, k, v)) for k, v in given.items()) if v is not None}
+        done = item.stash.setdefault(_measurements_key, [])
+        if any(m.name == name for m in done):
+            _fail(item, f"the name {name!r} is measured twice in this test; give each call its own name=")
+
+        samples = _run(func, args, kwargs, rounds, warmup)
+        stats = PerfStats.from_samples(name, samples)
+        done.append(Measurement(name, stats, limits))
+        if item.config.stash.get(SESSION_KEY, None) is not None:  # only --release-gate keeps data
+            metrics.observe_metric(item, name, samples, sampled=True, source="perf")
+        return stats
+
+
+def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+         rounds: int, warmup: int) -> list[float]:
+    """The timing loop: nothing in it but the call and two clock reads."""
+    for _ in range(warmup):
+        func(*args, **kwargs)
+    clock = time.perf_counter_ns
+    times = [0] * rounds
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if kwargs:
+            for i in range(rounds):
+                t0 = clock()
+                func(*args, **kwargs)
+                times[i] = clock() - t0
+        else:
+            for i in range(rounds):
+                t0 = clock()
+                func(*args)
+                times[i] = clock() - t0
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [t / 1e9 for t in times]

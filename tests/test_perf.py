@@ -1,0 +1,173 @@
+"""The ``perf`` fixture: measurement, statistics, percentile method, limits as budget gates, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_release_gates.perf import PerfStats, percentile
+
+RunGate = Callable[..., Any]
+
+samples_st = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False),
+                      min_size=1, max_size=300)
+
+
+def reference_percentile(data: Sequence[float], q: float) -> float:
+    """Hyndman & Fan type 7, written out independently of the implementation under test."""
+    xs = sorted(data)
+    if len(xs) == 1:
+        return xs[0]
+    pos = (len(xs) - 1) * q / 100
+    below = int(pos)
+    if below + 1 >= len(xs):
+        return xs[-1]
+    return xs[below] * (1 - (pos - below)) + xs[below + 1] * (pos - below)
+
+
+@given(samples_st)
+@settings(max_examples=300, deadline=None)
+def test_percentiles_are_ordered_and_bounded(samples: list[float]) -> None:
+    s = PerfStats.from_samples("f", samples)
+    assert s.min <= s.p50 <= s.p95 <= s.p99 <= s.max
+    assert s.median == s.p50
+    assert s.rounds == len(samples)
+    assert s.min == min(samples) and s.max == max(samples)
+    if len(samples) > 1:
+        assert math.isclose(s.stdev, statistics.stdev(samples), rel_tol=1e-7, abs_tol=1e-6)
+
+
+@given(samples_st, st.sampled_from([0, 1, 5, 25, 50, 75, 90, 95, 99, 99.9, 100]))
+@settings(max_examples=300, deadline=None)
+def test_percentile_matches_reference(samples: list[float], q: float) -> None:
+    got = percentile(sorted(samples), q)
+    assert math.isclose(got, reference_percentile(samples, q), rel_tol=1e-9, abs_tol=1e-9)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e3, allow_nan=False), min_size=2, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_percentiles_match_statistics_quantiles_inclusive(samples: list[float]) -> None:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")  # cuts[k - 1] is the k-th percentile
+    s = PerfStats.from_samples("f", samples)
+    for q, value in ((50, s.p50), (95, s.p95), (99, s.p99)):
+        assert math.isclose(value, cuts[q - 1], rel_tol=1e-9, abs_tol=1e-9)
+    assert math.isclose(s.median, statistics.median(samples), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_stats_of_known_samples() -> None:
+    s = PerfStats.from_samples("f", [4.0, 1.0, 3.0, 2.0, 5.0])
+    assert (s.min, s.max, s.mean, s.median, s.rounds) == (1.0, 5.0, 3.0, 3.0, 5)
+    assert s.p95 == pytest.approx(4.8)
+    assert s.stdev == pytest.approx(statistics.stdev([1, 2, 3, 4, 5]))
+    assert PerfStats.from_samples("one", [2.0]).stdev == 0.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_measure_without_release_gate(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_p="""
+        import gc
+
+        def test_measure(perf):
+            calls = []
+            gc_during = []
+
+            def work(x, *, y):
+                calls.append((x, y))
+                gc_during.append(gc.isenabled())
+
+            stats = perf.measure(work, 1, y=2, rounds=20, warmup=3)
+            assert stats.rounds == 20 and len(stats.samples) == 20
+            assert len(calls) == 23 and calls[0] == (1, 2)
+            assert gc_during[:3] == [True] * 3 and gc_during[3:] == [False] * 20  # off only while timed
+            assert gc.isenabled()
+            for attr in ("min", "max", "mean", "median", "p50", "p95", "p99", "stdev"):
+                assert isinstance(getattr(stats, attr), float)
+            assert 0 < stats.min <= stats.p50 <= stats.p99 <= stats.max < 1
+            other = perf.measure(len, "abc", rounds=5, warmup=0, p95=1e-12)  # limits are inert here
+            assert other.name == "len"
+
+        def test_gc_stays_off_if_it_was(perf):
+            gc.disable()
+            try:
+                perf.measure(len, "x", rounds=3)
+                assert not gc.isenabled()
+            finally:
+                gc.enable()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert not (pytester.path / ".release-gates").exists()
+
+
+def test_limits_become_budget_gates_and_samples_a_metric(pytester: pytest.Pytester, run_gate: RunGate) -> None:
+    pytester.makeconftest("""
+        import json
+        from pytest_release_gates import metrics
+
+        def pytest_release_gates_collect(context):
+            rows = [{"key": m.key, "n": len(m.values), "sampled": m.sampled, "source": m.source}
+                    for m in metrics.collect(context)]
+            (context.rootdir / "metrics.json").write_text(json.dumps(rows))
+            return []
+    """)
+    pytester.makepyfile(test_p="""
+        def test_two_measures(perf):
+            perf.measure(sum, range(100), rounds=30, name="sum100", p50=10, p95=10, p99=10, max=10)
+            perf.measure(sorted, [3, 1, 2], rounds=40, max=1e-12)
+    """)
+    run = run_gate("-p", "no:benchmark")
+    gates = {(g["subject"], g["metric"]): g for g in run.gates("budget")}
+    for p in ("p50", "p95", "p99", "max"):
+        assert gates[("test_p.py::test_two_measures::sum100", p)]["status"] == "pass"
+        assert gates[("test_p.py::test_two_measures::sum100", p)]["limit"] == 10
+    over = gates[("test_p.py::test_two_measures::sorted", "max")]
+    assert over["status"] == "fail" and over["level"] == "hold" and over["measure"] == "sorted"
+    assert run.level == "hold"
+    run.result.stdout.fnmatch_lines(["FAILED test_p.py::test_two_measures - perf 'sorted' max *"])
+    rows = {r["key"]: r for r in json.loads((pytester.path / "metrics.json").read_text())}
+    assert rows["test_p.py::test_two_measures::sum100"] == {
+        "key": "test_p.py::test_two_measures::sum100", "n": 30, "sampled": True, "source": "perf"}
+    assert rows["test_p.py::test_two_measures::sorted"]["n"] == 40
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ("perf.measure(len, 'x', rounds=0)", "rounds must be a whole number of at least 1, got 0"),
+    ("perf.measure(len, 'x', rounds=2.5)", "rounds must be a whole number of at least 1, got 2.5"),
+    ("perf.measure(len, 'x', warmup=-1)", "warmup must be a whole number of at least 0, got -1"),
+    ("perf.measure(42)", "func must be callable, got int 42"),
+    ("perf.measure(len, 'x', p95=-1)", "p95 must be a positive, finite number of seconds, got -1"),
+    ("perf.measure(len, 'x', p50=float('nan'))", "p50 must be a positive, finite number of seconds, got nan"),
+    ("perf.measure(len, 'x', max='1')", "max must be a number of seconds, got '1'"),
+    ("perf.measure(len, 'x', name='')", "name must be a non-empty string, got ''"),
+    ("perf.measure(len, 'x', rounds=2); perf.measure(len, 'y', rounds=2)",
+     "the name 'len' is measured twice in this test; give each call its own name="),
+])
+def test_bad_input_is_one_line_naming_the_test(pytester: pytest.Pytester, call: str, message: str) -> None:
+    pytester.makepyfile(test_p=f"def test_bad(perf):\n    {call}\n")
+    for args in ([], ["--release-gate"]):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"invalid perf.measure in test_p.py::test_bad: {message}"])
+        assert "Traceback" not in result.stdout.str() and "perf.py" not in result.stdout.str()
+
+
+def test_measure_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) -> None:
+    pytester.makepyfile(test_p="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_m(perf, n):
+            perf.measure(sum, range(n), rounds=10, name=f"sum{n}", p99=10)
+    """)
+    run = run_gate("-n", "2", "-p", "no:benchmark")
+    assert run.level == "deploy"
+    assert sorted(g["subject"] for g in run.gates("budget", "pass")) == [
+        f"test_p.py::test_m[{n}]::sum{n}" for n in range(4)]
