@@ -284,15 +284,28 @@ def test_debt_survives_rerecording_and_is_dropped_once_paid(
 def test_other_machine_regressions_only_warn_unless_strict(
     project: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    project.makepyfile(test_timed="""
+        import os, time
+        import pytest
+
+        @pytest.mark.regression
+        def test_wait():
+            time.sleep(0.1 * float(os.environ.get("T", "1")))
+    """)
     monkeypatch.setenv("RELEASE_GATES_MACHINE", "laptop")
     run_gate("--gate-update-baseline")
     monkeypatch.setenv("RELEASE_GATES_MACHINE", "ci-runner")
-    monkeypatch.setenv("F", "1.3")
+    monkeypatch.setenv("T", "1.35")  # a timing, 1.35x slower on another machine: only a warning
     r = run_gate()
     assert r.level == "deploy", r.stdout
-    g = gate(r, "test_metrics.py::test_size::size")
+    g = gate(r, "test_timed.py::test_wait::duration")
     assert g["status"] == "warn" and "another machine" in g["message"]
     assert "baseline from another machine (machine 'laptop'" in r.stdout and "strict_machine = true" in r.stdout
+    monkeypatch.setenv("F", "1.3")  # a size is the same on any machine: still a failure
+    r = run_gate()
+    assert r.level == "hold"
+    assert gate(r, "test_metrics.py::test_size::size")["status"] == "fail"
+    monkeypatch.delenv("F")
     project.makepyprojecttoml("[tool.release_gates]\nstrict_machine = true\n")
     assert run_gate().level == "hold"
 

@@ -37,6 +37,18 @@ def observe(item: pytest.Item, kind: str, data: Any) -> None:
     item.stash.setdefault(_item_obs_key, {}).setdefault(kind, []).append(data)
 
 
+FAILURE_OWNER: Final = "failure_owner"
+
+
+def own_failure(item: pytest.Item, kind: str) -> None:
+    """Say that gate ``kind`` is what failed this test's report (a budget overrun, a timeout).
+
+    The ``tests`` gate then does not list the same failure a second time, unless the
+    test's severity asks for another level than the owning gate's.
+    """
+    observe(item, FAILURE_OWNER, kind)
+
+
 def take_observations(item: pytest.Item) -> dict[str, list[Any]] | None:
     shipped = item.stash.get(_item_obs_key, None)
     if shipped is not None:

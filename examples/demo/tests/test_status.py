@@ -17,5 +17,4 @@ def test_status_all_up():
 
 @pytest.mark.gate(severity="minor")
 def test_status_is_sorted():
-    out = json.loads(status({"b": True, "a": True}))
-    assert out["up"] == ["a", "b"]
+    assert json.loads(status({"b": True, "a": True}))["up"] == ["a", "b"]

@@ -34,7 +34,7 @@ import pytest
 from .. import memory, metrics, perf
 from ..config import Settings
 from ..model import BUDGET, GateResult, Level, Status
-from ..session import GateContext, observe
+from ..session import GateContext, observe, own_failure
 
 KIND: Final = "budget"
 LIMIT_KEYS: Final = ("seconds", "memory_mb", "p50", "p95", "p99")
@@ -352,6 +352,7 @@ class Gate:
         if over:
             report.outcome = "failed"
             report.longrepr = "; ".join(_report_line(c) for c in over)
+            own_failure(item, KIND)
         data: dict[str, Any] = {"checked": True, "checks": checks, "limits": limits}
         if res.overrides:
             data["overrides"] = res.overrides

@@ -492,7 +492,7 @@ class Gate:
         else:
             what = f"{fmt_ratio(c.ratio)} of baseline, within tolerance {tol:.0%} ({desc})"
         mid = entry.get("machine")
-        if isinstance(mid, str) and mid != here:
+        if isinstance(mid, str) and mid != here and _noisy(m):  # a size or a count is the same on any machine
             foreign[mid] = foreign.get(mid, 0) + 1
             if status is Status.FAIL and not strict:
                 status = Status.WARN

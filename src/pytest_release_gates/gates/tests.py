@@ -14,7 +14,7 @@ import pytest
 
 from ..config import Settings
 from ..model import TESTS, GateResult, Level, Status
-from ..session import GateContext, observe
+from ..session import FAILURE_OWNER, GateContext, observe
 
 SEVERITIES: Final = ("critical", "major", "minor")
 SEVERITY_KIND: Final = "severity"
@@ -58,12 +58,15 @@ class Gate:
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
         severity = {o.nodeid: o.data for o in context.observations(SEVERITY_KIND)}
+        owned = {o.nodeid: o.data for o in context.observations(FAILURE_OWNER)}
         failing = 0
         for rec in context.iter_records():
             if rec.outcome not in ("failed", "error"):
                 continue
             failing += 1
             sev = severity.get(rec.nodeid, "major")
+            if rec.nodeid in owned and sev == "major":
+                continue  # the owning gate (budget, timeout) already reports it at the same level
             status, level = self._level(sev)
             what = "failed" if rec.outcome == "failed" else f"errored in {rec.when}"
             label = f" ({sev})" if sev != "major" else ""

@@ -27,7 +27,7 @@ import pytest
 
 from ..config import Settings
 from ..model import TIMEOUT, GateResult, Level, Status
-from ..session import GateContext, observe
+from ..session import GateContext, observe, own_failure
 from . import budgets
 
 KIND: Final = "timeout"
@@ -92,6 +92,7 @@ class Gate:
                 if hang is not None and abs(hang[0] - limit) <= 1e-9 * max(1.0, limit):
                     data["hang"] = {"factor": self.settings.hang_factor, "budget": hang[1]}
                 observe(item, KIND, data)
+                own_failure(item, KIND)
         return report
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:

@@ -1,0 +1,1 @@
+"""A tiny service the example release gate runs over."""
