@@ -166,18 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_subcommands() -> None:
     if SUBCOMMANDS:
         return
-    try:
-        from .integrity import cli as integrity_cli  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        SUBCOMMANDS.append(integrity_cli.SUBCOMMAND)
-    try:
-        from . import baseline_cli  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        SUBCOMMANDS.append(baseline_cli.SUBCOMMAND)
+    from . import baseline_cli
+    from .integrity import cli as integrity_cli
+
+    SUBCOMMANDS.append(integrity_cli.SUBCOMMAND)
+    SUBCOMMANDS.append(baseline_cli.SUBCOMMAND)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,10 +11,8 @@ import pytest
 from . import config as config_mod
 from . import evaluate, hookspecs
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
-from .gates import BUILTIN
 from .model import UsageError
 from .report import markdown, terminal
-from .report.adapters import Reports
 from .session import REPORT_ATTR, SESSION_KEY, WORKEROUTPUT_KEY, GateSession, take_observations
 
 MARKERS = (
@@ -118,9 +116,31 @@ def pytest_configure(config: pytest.Config) -> None:
     state = GateSession(settings, is_worker=hasattr(config, "workerinput"))
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
+    if state.is_worker:
+        config.pluginmanager.register(WorkerShipper(), "release-gates-shipper")
+    # Imported here: a run without --release-gate never pays for the gate modules.
+    from .gates import BUILTIN
+    from .report.adapters import Reports
+
     for name, factory in BUILTIN:
-        config.pluginmanager.register(factory(settings), name)
+        gate = factory(settings)
+        if gate is not None:
+            config.pluginmanager.register(gate, name)
     config.pluginmanager.register(Reports(config), "release-gates-reports")
+
+
+class WorkerShipper:
+    """On an xdist worker: put the test's observations on its report, which xdist sends to the controller."""
+
+    __slots__ = ()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        shipped = take_observations(item)
+        if shipped:
+            setattr(report, REPORT_ATTR, shipped)
+        return report
 
 
 class ReleaseGate:
@@ -151,13 +171,6 @@ class ReleaseGate:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.state.collected = max(self.state.collected, len(ids))
         self.state.worker_count += 1
-
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, Any, None]:
-        outcome = yield
-        shipped = take_observations(item)
-        if shipped:
-            setattr(outcome.get_result(), REPORT_ATTR, shipped)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.state.is_worker:

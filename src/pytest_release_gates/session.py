@@ -32,9 +32,17 @@ _item_obs_key: Final = pytest.StashKey[dict[str, list[Any]]]()
 def observe(item: pytest.Item, kind: str, data: Any) -> None:
     """File one observation of ``kind`` for this test (any process).
 
-    It ships with the test's next report (setup, call or teardown).
+    Without xdist it goes straight to the run state; on an xdist worker it ships
+    with the test's next report (setup, call or teardown). Without
+    ``--release-gate`` it is dropped.
     """
-    item.stash.setdefault(_item_obs_key, {}).setdefault(kind, []).append(data)
+    state = item.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    if state.is_worker:
+        item.stash.setdefault(_item_obs_key, {}).setdefault(kind, []).append(data)
+    else:
+        state.observations[kind].append(Observation(item.nodeid, "", data))
 
 
 FAILURE_OWNER: Final = "failure_owner"
@@ -145,6 +153,9 @@ class GateSession:
 
     def record(self, report: pytest.TestReport) -> None:
         """Fold one test report into that test's outcome (pytest's own counting rules)."""
+        when = report.when
+        if when != "call" and report.outcome == "passed":
+            return  # a passing setup or teardown changes nothing: the hot path of a large suite
         rec = self.records.get(report.nodeid)
         if rec is None:
             rec = self.records[report.nodeid] = TestRecord(report.nodeid)

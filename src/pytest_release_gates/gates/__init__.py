@@ -9,10 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compare import gate as compare
+from ..config import Settings
 from . import budgets, coverage, error_types, flaky, integrity, regression, run, tests, timeouts
 
+
+def _compare(settings: Settings) -> Any:
+    """The same-job A/B gate, only when a revision is given (its import is not free)."""
+    if not (settings.compare_ref or settings.compare.ref):
+        return None
+    from ..compare.gate import Gate
+
+    return Gate(settings)
+
+
 #: (plugin name, factory) for every built-in gate kind, in registration order.
+#: A factory may return None: that gate has nothing to do in this run.
 BUILTIN: list[tuple[str, Any]] = [
     ("release-gates-run", run.Gate),
     ("release-gates-tests", tests.Gate),
@@ -23,5 +34,5 @@ BUILTIN: list[tuple[str, Any]] = [
     ("release-gates-regression", regression.Gate),
     ("release-gates-coverage", coverage.Gate),
     ("release-gates-integrity", integrity.Gate),
-    ("release-gates-compare", compare.Gate),
+    ("release-gates-compare", _compare),
 ]

@@ -173,9 +173,14 @@ class Gate:
             self._end()
 
     def _end(self) -> None:
+        # The handler stays on the root logger between tests (it ignores records while no test
+        # runs): adding and removing it around every test cost more than the rest of the capture.
         self._item = None
         if self._watcher is not None:
             self._watcher.active = False
+
+    def _uninstall(self) -> None:
+        self._end()
         root = logging.getLogger()
         if self._handler in root.handlers:
             root.removeHandler(self._handler)
@@ -229,12 +234,12 @@ class Gate:
             self.problem(f"capturing a warning failed: {type(exc).__name__}: {exc}")
 
     def pytest_sessionfinish(self) -> None:
-        self._end()
+        self._uninstall()
         if self._watcher is not None:
             self._watcher.stop()
 
     def pytest_unconfigure(self) -> None:
-        self._end()
+        self._uninstall()
         if self._watcher is not None:
             self._watcher.stop()
 
