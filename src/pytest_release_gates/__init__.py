@@ -7,6 +7,8 @@ Public API: the gate model for plugins that contribute gates
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .model import (
     BUDGET,
     COVERAGE,
@@ -24,8 +26,21 @@ from .model import (
     TestCounts,
     UsageError,
 )
-from .session import GateContext, Observation, observe, observe_session
 from .verdict import reduce
+
+if TYPE_CHECKING:
+    from .session import GateContext, Observation, observe, observe_session
+
+_FROM_SESSION = frozenset({"GateContext", "Observation", "observe", "observe_session"})
+
+
+def __getattr__(name: str) -> Any:
+    # The session helpers import pytest; the `release-gate` command never needs them.
+    if name in _FROM_SESSION:
+        from . import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

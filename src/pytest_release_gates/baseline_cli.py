@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import baseline as baseline_mod
-from .gates.regression import fmt_ratio, fmt_value, worse_ratio
 from .model import UsageError
 
 DEFAULT_FILE: Final = "release-gates.baseline.json"
@@ -102,6 +101,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show_regression(sec: Mapping[str, Any]) -> None:
+    from .gates.regression import fmt_value  # imported on use: keeps every `release-gate` command quick
+
     print(f"regression  ({len(sec)} metrics)")
     if not sec:
         print("  (nothing recorded)")
@@ -182,6 +183,8 @@ def diff(
 
 
 def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float) -> tuple[list[str], int]:
+    from .gates.regression import fmt_ratio, fmt_value, worse_ratio
+
     lines: list[str] = []
     worse = 0
     for key in sorted(set(a) | set(b)):
