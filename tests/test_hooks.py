@@ -99,3 +99,39 @@ def test_observations_reach_the_controller_under_xdist(pytester: pytest.Pytester
     r = run_gate("-n", "2")
     assert r.level == "deploy", r.stdout
     assert r.gates("notes")[0]["message"] == "45"
+
+
+def test_crashing_policy_holds_without_traceback(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        def pytest_release_gates_verdict(gates, context):
+            raise RuntimeError("policy bug")
+    """)
+    pytester.makepyfile("def test_ok(): pass\n")
+    r = run_gate()
+    assert r.ret == 1
+    assert r.level == "hold" and r.verdict["complete"] is True
+    assert "verdict policy (pytest_release_gates_verdict) crashed: RuntimeError: policy bug" in r.verdict["reasons"][-1]
+    assert "INTERNALERROR" not in r.stdout and "Traceback" not in r.stdout
+
+
+def test_policy_returning_garbage_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("def pytest_release_gates_verdict(gates, context):\n    return 'deploy'\n")
+    pytester.makepyfile("def test_ok(): pass\n")
+    r = run_gate()
+    assert r.level == "hold"
+    assert "returned str, not a Decision" in r.verdict["reasons"][-1]
+
+
+def test_crashing_baseline_update_holds_and_saves_nothing(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makeconftest("""
+        def pytest_release_gates_update_baseline(context, baseline):
+            baseline.section("mine")["half"] = "written"
+            raise ValueError("update bug")
+    """)
+    pytester.makepyfile("def test_ok(gate_metric): gate_metric('size', 1.0)\n")
+    r = run_gate("--gate-update-baseline")
+    assert r.level == "hold" and r.verdict["complete"] is True
+    (gate,) = [g for g in r.gates("run", "fail") if g["subject"] == "baseline"]
+    assert "conftest.py crashed: ValueError: update bug" in gate["message"]
+    assert not (pytester.path / "release-gates.baseline.json").exists()  # a half-recorded baseline is never saved
+    assert "INTERNALERROR" not in r.stdout

@@ -63,16 +63,7 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
             produced = impl.function(*(dict(context=context)[a] for a in impl.argnames))
             gates.extend(_checked(produced, name))
         except Exception as exc:  # a crashing gate must not lose the run
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            gates.append(
-                GateResult(
-                    RUN,
-                    f"gate:{name}",
-                    Status.FAIL,
-                    Level.HOLD,
-                    f"gate plugin {name} crashed: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})",
-                )
-            )
+            gates.append(_crash(f"gate plugin {name}", exc, subject=f"gate:{name}"))
     gates = [_apply_levels(g, settings.levels) for g in gates]
     decision = _decide(config, gates, context)
     doc = verdict_file.build(config, state, context, gates, decision, complete=True)
@@ -86,8 +77,14 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
     if baseline is None:  # unreadable: never overwritten
         return []
     lines: list[str] = []
-    for produced in config.hook.pytest_release_gates_update_baseline(context=context, baseline=baseline):
-        lines.extend(produced or ())
+    for impl in reversed(config.hook.pytest_release_gates_update_baseline.get_hookimpls()):
+        name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
+        kwargs = {"context": context, "baseline": baseline}
+        try:
+            produced: Any = impl.function(*(kwargs[a] for a in impl.argnames))
+            lines.extend(str(line) for line in produced or ())
+        except Exception as exc:  # a half-recorded baseline is never saved
+            return [_crash(f"baseline update of {name}", exc, subject="baseline")]
     try:
         written = baseline.save()
     except UsageError as exc:
@@ -95,6 +92,13 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
     context.messages.extend(lines)
     context.messages.append(f"baseline {'updated' if written else 'unchanged'}: {baseline.path}")
     return []
+
+
+def _crash(what: str, exc: BaseException, *, subject: str) -> GateResult:
+    """A failing ``run`` gate for code of ours or a plugin's that raised: one line, with where."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    return GateResult(RUN, subject, Status.FAIL, Level.HOLD, f"{what} crashed: {type(exc).__name__}: {exc}{where}")
 
 
 def _checked(produced: Any, plugin: str) -> list[GateResult]:
@@ -126,11 +130,16 @@ def _decide(config: pytest.Config, gates: list[GateResult], context: GateContext
     from .verdict import reduce
 
     default = reduce(gates)
-    decision = config.hook.pytest_release_gates_verdict(gates=gates, context=context)
+    try:
+        decision = config.hook.pytest_release_gates_verdict(gates=gates, context=context)
+        if decision is not None and not isinstance(decision, Decision):
+            raise TypeError(f"returned {type(decision).__name__}, not a Decision")
+    except Exception as exc:  # a broken policy decides nothing: hold, with the built-in reasons
+        crash = _crash("verdict policy (pytest_release_gates_verdict)", exc, subject="verdict-policy")
+        gates.append(crash)
+        return Decision(max(default.level, Level.HOLD), (*default.reasons, crash.reason))
     if decision is None:
         return default
-    if not isinstance(decision, Decision):
-        raise UsageError(f"pytest_release_gates_verdict returned {decision!r}, not a Decision")
     run_floor = max((g.level for g in gates if g.kind == RUN and g.status is Status.FAIL), default=Level.DEPLOY)
     if decision.level < run_floor:  # an incomplete run never deploys, whatever the policy
         return Decision(run_floor, tuple(dict.fromkeys(default.reasons)))

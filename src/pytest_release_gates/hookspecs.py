@@ -38,7 +38,8 @@ def pytest_release_gates_verdict(gates: Sequence[GateResult], context: GateConte
     The built-in policy (``pytest_release_gates.verdict.reduce``) takes the
     worst level of the failing gates. A policy that returns a level below
     that of a failing ``run`` gate is overruled: an incomplete run never
-    deploys.
+    deploys. A policy that raises, or returns something other than a
+    ``Decision``, holds the release with a ``run`` gate saying so.
     """
 
 
@@ -48,7 +49,8 @@ def pytest_release_gates_update_baseline(context: GateContext, baseline: Any) ->
 
     Each gate kind edits its own section and returns lines saying what it
     added, changed or removed. Runs before ``pytest_release_gates_collect``,
-    so gates are then checked against what was recorded.
+    so gates are then checked against what was recorded. If any of these
+    hooks raises, nothing is saved (no half-recorded baseline) and the run holds.
     """
 
 
