@@ -1,44 +1,59 @@
 """How often does the regression gate cry wolf, and how often does it catch a real slowdown?
 
-Realistic workloads (three CPU-bound, three I/O-bound) are timed the way
-``perf.measure`` times them (warmup, then ``rounds`` timed calls with the GC
-off: the plugin's own timing loop when importable). A baseline is recorded
-once, exactly as ``--gate-update-baseline`` writes it (``make_entry``: median,
-spread, 40 thinned samples). Then, N times over, each workload is measured
-afresh with no change and with a 1.2x, 1.5x and 2x slowdown injected into the
-code under test (the workload does proportionally more of its work), and
-every fresh sample set is judged by two rules side by side:
+Six realistic workloads (three CPU-bound, three I/O-bound), with a slowdown
+injected into the code under test (it does 1.2x, 1.5x or 2x its work), in
+two parts:
 
-* ours: ``gates.regression.compare`` (ratio of medians > 1.2 AND a two-sided
-  Mann-Whitney U test at p < 0.002 against the baseline's samples);
-* pytest-benchmark's ``--benchmark-compare-fail=median:20%``: its own
-  ``PercentageRegressionCheck`` (from ``pytest_benchmark.utils.parse_compare_fail``)
-  evaluated on the very same samples (its stored median = the median of the
-  same baseline rounds), not a separate pytest-benchmark run, so the two
-  columns differ only by the rule.
+**Part 1, the rules on the same samples** (in-process, about 20 s). Each
+workload is timed the way ``perf.measure`` times it (its own timing loop); a
+baseline is recorded once, exactly as ``--gate-update-baseline`` writes it
+(``make_entry``); then, N times over, each condition is measured afresh and
+the same sample set is judged by our rule (``gates.regression.compare``:
+ratio of medians AND Mann-Whitney U at p < 0.002) and by
+pytest-benchmark's ``median:20%`` check class applied to the same medians.
+This isolates the rule: on the same samples ours can only flag a subset.
 
-Conditions are interleaved (round i measures every condition before round
-i+1), so the machine's load drifts over all of them alike.
+**Part 2, real runs end to end** (``--part e2e``; about 20 minutes). A
+scratch git repository holds the workloads as its code under test, with a
+commit per condition (``base``; ``same``: no change; ``x1.2``, ``x1.5``,
+``x2``). At ``base``, the committed baseline (``--gate-update-baseline``)
+and a saved pytest-benchmark run (``--benchmark-save``, pytest-benchmark's
+own calibration and default ``--benchmark-max-time=1``) are recorded on this
+machine, minutes before the study (the kindest case for both). Then N
+trials, each running every mode on every condition (interleaved, so the
+machine's drift lands on all alike), as a user would run them:
+
+* committed baseline: ``pytest --release-gate`` (perf.measure, 100 rounds);
+* A/B: ``pytest --release-gate --gate-compare-ref=<base>`` (3 rounds);
+* pytest-benchmark: ``pytest --benchmark-json=...``, judged by its own
+  ``--benchmark-compare-fail=median:X%`` check class against the saved run.
+
+Decisions are re-taken from each verdict at tolerance 20% (the default) and
+10% (what the README recommends for A/B: ``[compare] tolerance = 0.1``):
+ratio, p-value and, for A/B, whether every round was slower; pytest-benchmark
+by ``median:20%`` and ``median:10%``. Also timed: the A/B run against the
+same run without it.
 
 Also timed: loading and comparing a 1,000-metric baseline (target < 100 ms).
 
-    python benchmarks/regression_accuracy.py            # full: 30 comparisons per condition and workload
-    python benchmarks/regression_accuracy.py --quick    # smoke run
-
-The workloads and ``inject`` are plain functions so the A/B mode benchmark
-(issue 8) can reuse them.
+    python benchmarks/regression_accuracy.py               # both parts, 30 per condition
+    python benchmarks/regression_accuracy.py --part e2e    # the end-to-end study only
+    python benchmarks/regression_accuracy.py --quick       # smoke run of both
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import platform
 import random
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +67,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from pytest_release_gates import baseline as baseline_mod  # noqa: E402
 from pytest_release_gates.gates.regression import REGRESSED, compare, make_entry  # noqa: E402
 from pytest_release_gates.metrics import Metric  # noqa: E402
+from pytest_release_gates.significance import ALPHA  # noqa: E402
 
 TOLERANCE = 0.2
 ROLLBACK = 1.5
@@ -285,31 +301,257 @@ def table(
     return totals
 
 
+# ----------------------------------------------------------------- part 2: real runs end to end
+
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
+E2E_TOLERANCES = (0.2, 0.1)
+MODES = ("baseline", "A/B", "pytest-benchmark")
+CONDITIONS = {"same": 1.0, "x1.2": 1.2, "x1.5": 1.5, "x2": 2.0}
+E2E_ROUNDS = 100
+
+PKG_HEAD = """
+import json, os, random, re
+from pathlib import Path
+
+REPS = {reps}
+_RNG = random.Random(42)
+_FLOATS = [_RNG.random() for _ in range(300)]
+_DOC = {{"users": [{{"id": i, "name": f"user{{i}}", "tags": ["a", "b", "c"], "score": i * 1.5}} for i in range(8)]}}
+_TEXT = " ".join(f"item-{{i}} value={{i * 7}} key_{{i % 13}}" for i in range(60))
+_PATTERN = re.compile(r"value=(\\d+) key_(\\d+)")
+_TMP = Path(os.environ["BENCH_IO_DIR"])
+_PAYLOAD = os.urandom(4 * 1024)
+for _i in range(10):
+    (_TMP / f"f{{_i}}.txt").write_bytes(b"x" * 100)
+"""
+PERF_TESTS = "import benchpkg\n\n" + "".join(
+    f"\ndef test_{name}(perf):\n    perf.measure(lambda: benchpkg.{name}(benchpkg.REPS), rounds={E2E_ROUNDS}, "
+    f"name={name!r})\n"
+    for name in WORKLOADS
+)
+BENCH_TESTS = "import benchpkg\n\n" + "".join(
+    f"\ndef test_{name}(benchmark):\n    benchmark(lambda: benchpkg.{name}(benchpkg.REPS))\n" for name in WORKLOADS
+)
+
+
+def package(reps: int) -> str:
+    """The code under test at one commit: the workloads, doing ``reps`` units of work."""
+    return PKG_HEAD.format(reps=reps) + "".join("\n\n" + inspect.getsource(f) for _k, f in WORKLOADS.values())
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def pytest_run(cwd: Path, args: Sequence[str], env: dict[str, str]) -> float:
+    """Run pytest as a user would; return its wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          capture_output=True, text=True, env={**os.environ, **env})
+    took = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"pytest {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")
+    return took
+
+
+def make_repo(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """The scratch repository: a commit per condition; baseline and saved pytest-benchmark run at ``base``."""
+    (root / "src" / "benchpkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "bench").mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "benchpkg"\nversion = "1.0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n\n'
+        "# everything else at its default; the README's recommended A/B tolerance:\n"
+        "[tool.release_gates.compare]\ntolerance = 0.1\n")
+    (root / ".gitignore").write_text(".release-gates/\n__pycache__/\n.benchmarks/\n*.json.tmp\ntrial.json\n")
+    (root / "tests" / "test_perf.py").write_text(PERF_TESTS)
+    (root / "bench" / "test_bench.py").write_text(BENCH_TESTS)
+    (root / "src" / "benchpkg" / "__init__.py").write_text(package(BASE_REPS))
+    git(root, "init", "-q")
+    pytest_run(root, ["--release-gate", "--gate-update-baseline", "tests"], env)  # the committed baseline
+    pytest_run(root, ["bench", "--benchmark-save=base", "-q"], env)  # pytest-benchmark's saved run
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    commits = {"base": git(root, "rev-parse", "HEAD")}
+    for cond, factor in CONDITIONS.items():
+        (root / "src" / "benchpkg" / "__init__.py").write_text(package(round(BASE_REPS * factor)))
+        git(root, "commit", "-q", "--allow-empty", "-am", cond)
+        commits[cond] = git(root, "rev-parse", "HEAD")
+    return commits
+
+
+def decide_verdict(verdict: dict[str, Any], tol: float) -> dict[str, bool]:
+    """Workload -> regressed, re-deciding each gate at ``tol`` as the gate does (ratio, p, every A/B round)."""
+    out = {}
+    for g in verdict["gates"]:
+        if g["kind"] != "regression" or "::" not in g["subject"]:
+            continue
+        name = g["subject"].rsplit("::", 1)[1]
+        ratio, p = g.get("value"), g.get("p_value")
+        slower, rounds = g.get("rounds_slower", (1, 1))
+        out[name] = ratio is not None and ratio > 1 + tol and (p is None or p < ALPHA) and slower == rounds
+    return out
+
+
+def decide_pytest_benchmark(trial: dict[str, Any], saved: dict[str, Any], tol: float) -> dict[str, bool]:
+    """pytest-benchmark's own ``--benchmark-compare-fail=median:X%`` check against its saved run."""
+    from pytest_benchmark.utils import parse_compare_fail
+
+    check = parse_compare_fail(f"median:{tol * 100:g}%")
+    base = {b["name"].removeprefix("test_"): b["stats"] for b in saved["benchmarks"]}
+    return {b["name"].removeprefix("test_"): bool(check.fails(b["stats"], base[b["name"].removeprefix("test_")]))
+            for b in trial["benchmarks"]}
+
+
+def e2e_study(n: int, root: Path, commits: dict[str, str], env: dict[str, str]) -> tuple[dict[Any, int],
+                                                                                         dict[str, list[float]]]:
+    counts: dict[Any, int] = {}
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    saved = json.loads(next((root / ".benchmarks").rglob("*base.json")).read_text())
+    verdict_path = root / ".release-gates" / "verdict.json"
+    for i in range(n):
+        for cond in CONDITIONS:
+            git(root, "checkout", "-q", commits[cond])
+            decided = {}
+            times["baseline"].append(pytest_run(root, ["--release-gate", "tests"], env))
+            decided["baseline"] = json.loads(verdict_path.read_text())
+            times["A/B"].append(pytest_run(root, ["--release-gate", f"--gate-compare-ref={commits['base']}",
+                                                  "tests"], env))
+            decided["A/B"] = json.loads(verdict_path.read_text())
+            out = root / "trial.json"
+            times["pytest-benchmark"].append(pytest_run(root, ["bench", f"--benchmark-json={out}", "-q"], env))
+            decided["pytest-benchmark"] = json.loads(out.read_text())
+            for tol in E2E_TOLERANCES:
+                for mode in MODES:
+                    flags = (decide_pytest_benchmark(decided[mode], saved, tol) if mode == "pytest-benchmark"
+                             else decide_verdict(decided[mode], tol))
+                    for name, flagged in flags.items():
+                        if name in WORKLOADS:
+                            key = (mode, tol, cond, name)
+                            counts[key] = counts.get(key, 0) + int(flagged)
+        print(f"  trial {i + 1}/{n} done (load average {os.getloadavg()[0]:.2f})", file=sys.stderr)
+        if (i + 1) % 10 == 0 and i + 1 < n:  # partial tables, in case a long run is cut short
+            print(f"\n--- after {i + 1} trials ---")
+            e2e_report(counts, times, i + 1)
+            sys.stdout.flush()
+    return counts, times
+
+
+def e2e_report(counts: dict[Any, int], times: dict[str, list[float]], n: int) -> None:
+    heads = " / ".join("no change" if f == 1.0 else f"{f:g}x" for f in CONDITIONS.values())
+    for tol in E2E_TOLERANCES:
+        print(f"\ntolerance {tol:.0%} (pytest-benchmark: --benchmark-compare-fail=median:{tol * 100:g}%); "
+              f"each cell: false alarms / detections at {heads.split(' / ', 1)[1]}, of {n}\n")
+        print("| workload | kind | " + " | ".join(MODES) + " |")
+        print("|" + " --- |" * (2 + len(MODES)))
+        totals = {m: [0] * len(CONDITIONS) for m in MODES}
+        for name, (kind, _f) in WORKLOADS.items():
+            cells = []
+            for m in MODES:
+                row = [counts.get((m, tol, cond, name), 0) for cond in CONDITIONS]
+                totals[m] = [a + b for a, b in zip(totals[m], row, strict=True)]
+                cells.append(" / ".join(str(x) for x in row))
+            print(f"| {name} | {kind} | " + " | ".join(cells) + " |")
+        k = n * len(WORKLOADS)
+        print(f"| **all (of {k})** | | " + " | ".join(" / ".join(str(x) for x in totals[m]) for m in MODES) + " |")
+        for m in MODES:
+            worst_fa = max(counts.get((m, tol, "same", w), 0) for w in WORKLOADS)
+            worst_12 = min(counts.get((m, tol, "x1.2", w), 0) for w in WORKLOADS)
+            worst_15 = min(counts.get((m, tol, "x1.5", w), 0) for w in WORKLOADS)
+            print(f"  {m}: worst workload: {worst_fa}/{n} false alarms, {worst_12}/{n} at 1.2x, {worst_15}/{n} at 1.5x")
+    ab, plain = statistics.median(times["A/B"]), statistics.median(times["baseline"])
+    pb = statistics.median(times["pytest-benchmark"])
+    print(f"\nwall time per run (median): A/B {ab:.2f} s, the same run without A/B {plain:.2f} s: "
+          f"{ab / plain:.2f}x (target <= 2.5x); pytest-benchmark run of the same workloads {pb:.2f} s")
+
+
+def _hog(seed: int, mean_busy: float, mean_idle: float) -> None:
+    """A neighbour's job on a shared machine: bursts of CPU work of random length, random pauses between."""
+    rng = random.Random(seed)
+    while True:
+        end = time.perf_counter() + rng.expovariate(1 / mean_busy)
+        x = 0
+        while time.perf_counter() < end:
+            x += 1
+        time.sleep(rng.expovariate(1 / mean_idle))
+
+
+def noise(k: int) -> list[Any]:
+    """Start ``k`` bursty CPU hogs (busy 0.5 s, idle 0.5 s on average, exponentially distributed)."""
+    import multiprocessing
+
+    procs = [multiprocessing.Process(target=_hog, args=(i, 0.5, 0.5), daemon=True) for i in range(k)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def run_e2e(n: int, noisy: int = 0) -> None:
+    print(f"\nPart 2: real runs end to end, {n} trials; each runs the committed-baseline, A/B and "
+          f"pytest-benchmark modes on {', '.join(CONDITIONS)}; perf.measure rounds={E2E_ROUNDS}, A/B rounds=3"
+          + (f"; {noisy} bursty CPU hogs running from after the recording to the end (--noise)" if noisy else ""))
+    shm = Path("/dev/shm")
+    work = Path(tempfile.mkdtemp(prefix="rg-e2e-bench-"))
+    io_dir = Path(tempfile.mkdtemp(prefix="rg-e2e-io-", dir=shm if shm.is_dir() else None))
+    try:
+        env = {"BENCH_IO_DIR": str(io_dir), "PYTEST_ADDOPTS": ""}
+        t0 = time.perf_counter()
+        commits = make_repo(work / "repo", env)
+        hogs = noise(noisy)
+        try:
+            counts, times = e2e_study(n, work / "repo", commits, env)
+        finally:
+            for h in hogs:
+                h.terminate()
+        print(f"\n--- all {n} trials ---")
+        e2e_report(counts, times, n)
+        print(f"\nend-to-end study took {time.perf_counter() - t0:.0f} s; load average now {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(io_dir, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="5 comparisons, 30 rounds: a smoke run")
-    ap.add_argument("-n", type=int, default=None, help="comparisons per condition and workload (default 30)")
-    ap.add_argument("--rounds", type=int, default=None, help="timed calls per measurement (default 100)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 5 comparisons in part 1, 2 trials in part 2")
+    ap.add_argument("--part", choices=("samples", "e2e", "all"), default="all", help="which part to run")
+    ap.add_argument("-n", type=int, default=None, help="comparisons (part 1) and trials (part 2) per condition "
+                    "(default 30)")
+    ap.add_argument("--rounds", type=int, default=None, help="part 1: timed calls per measurement (default 100)")
+    ap.add_argument("--noise", type=int, default=0, metavar="K",
+                    help="part 2: run K bursty CPU hogs (a neighbour's jobs) after recording the baselines, "
+                    "so the trials run on a busier machine than the recording (default 0)")
     ap.add_argument(
         "--few",
         type=int,
         nargs="*",
         default=None,
-        help="also run with these few rounds per measurement, totals only (default: 10 5)",
+        help="part 1: also run with these few rounds per measurement, totals only (default: 10 5)",
     )
     args = ap.parse_args(argv)
+    print(
+        f"machine: {baseline_mod.describe_machine(baseline_mod.machine_fingerprint())}; "
+        f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f}"
+    )
+    try:
+        if args.part in ("samples", "all"):
+            run_samples(args)
+        if args.part in ("e2e", "all"):
+            run_e2e(args.n or (2 if args.quick else 30), args.noise)
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
+    return 0
+
+
+def run_samples(args: argparse.Namespace) -> None:
     if args.few is None:
         args.few = [5] if args.quick else [10, 5]
     n = args.n or (5 if args.quick else 30)
     rounds = args.rounds or (30 if args.quick else 100)
     rule = pytest_benchmark_rule()
     print(
-        f"machine: {baseline_mod.describe_machine(baseline_mod.machine_fingerprint())}; "
-        f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f}"
-    )
-    print(
-        f"{n} comparisons per condition and workload, {rounds} rounds each; tolerance {TOLERANCE:.0%}; "
-        f"pytest-benchmark column: {rule.__doc__}, on the same samples"
+        f"\nPart 1: the rules on the same samples. {n} comparisons per condition and workload, {rounds} rounds each; "
+        f"tolerance {TOLERANCE:.0%}; pytest-benchmark column: {rule.__doc__}, on the same samples"
     )
     t0 = time.perf_counter()
     counts = accuracy(n, rounds)
@@ -332,7 +574,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nload + compare a 1,000-metric baseline: {ms:.1f} ms median of 7 (target < 100 ms); "
         f"file {size / 1e6:.2f} MB (target < ~1 MB)"
     )
-    return 0
 
 
 if __name__ == "__main__":

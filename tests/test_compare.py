@@ -192,6 +192,37 @@ def test_config_ref_and_dirty_working_tree_is_the_current_side(tmp_path: Path, t
     assert leftovers(tmpdir_env) == []
 
 
+def test_compare_tolerance_replaces_regression_tolerance_for_the_ab(tmp_path: Path, tmpdir_env: Path) -> None:
+    # A committed-baseline tolerance this loose would let a 3x slowdown through; the A/B's own is tight.
+    root = make_project(tmp_path / "proj", loops=[3000, 9000],
+                        extra="regression_tolerance = 4.0\n[tool.release_gates.compare]\ntolerance = 0.25")
+    run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD~1")
+    assert run.verdict["verdict"] == "hold", run.out
+    g = run.gate("test_work::work")
+    assert g["status"] == "fail" and "tolerance 25%" in g["message"] and g["limit"] == 1.25, g
+
+
+def test_session_fixtures_are_torn_down_on_both_sides(tmp_path: Path, tmpdir_env: Path) -> None:
+    # The measuring processes exit without pytest's session end: every round must already have torn
+    # everything down, session-scoped fixtures (a server, a database) included.
+    log = tmp_path / "fixture.log"
+    conftest = f"""
+import pytest
+
+@pytest.fixture(scope="session")
+def server():
+    yield
+    with open({str(log)!r}, "a") as fh:
+        fh.write("down\\n")
+"""
+    test = PERF_TEST + "\n\ndef test_uses_server(server, perf):\n    perf.measure(work, rounds=30)\n"
+    root = make_project(tmp_path / "proj", loops=[3000, 3000], tests={"test_perf.py": test, "conftest.py": conftest},
+                        extra="regression_tolerance = 0.5")
+    run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD~1")
+    assert run.gate("test_uses_server::work")["status"] == "pass", run.out
+    assert log.read_text().splitlines() == ["down"] * (1 + 2 * 3)  # the run itself, then 3 rounds a side
+
+
 def test_cli_overrides_config_ref(tmp_path: Path, tmpdir_env: Path) -> None:
     root = make_project(tmp_path / "proj", loops=[3000], extra='[tool.release_gates.compare]\nref = "no-such-ref"')
     run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD")
@@ -341,6 +372,36 @@ def test_stale_checkout_of_a_killed_run_is_swept(tmp_path: Path, tmpdir_env: Pat
 
 
 # ------------------------------------------------------------------ units
+
+
+def _side(*rounds: list[float]) -> runner.SideResult:
+    nodeid = "tests/test_perf.py::test_work"
+    return runner.SideResult(collected={nodeid}, rounds=[
+        {nodeid: {"outcome": "passed", "metrics": {"work": {"values": r}}}} for r in rounds])
+
+
+@pytest.mark.parametrize(
+    ("current", "status", "needle"),
+    [
+        # 20% slower in every round: a regression.
+        ([[1.2] * 20, [1.2] * 20, [1.2] * 20], "fail", "1.20x slower vs HEAD~1 (abc1234)"),
+        # 50% slower in two back-to-back current rounds, unchanged in the third: pooled, significant,
+        # but a burst of load, not a slowdown.
+        ([[1.5] * 20, [1.5] * 20, [0.99] * 20], "pass", "but slower in only 2 of 3 rounds: within noise"),
+    ],
+)
+def test_ab_regression_must_show_in_every_round(current: list[list[float]], status: str, needle: str) -> None:
+    from pytest_release_gates.compare.gate import Gate
+    from pytest_release_gates.metrics import Metric
+
+    base = _side([1.0] * 10 + [1.01] * 10, [1.0] * 10 + [1.01] * 10, [1.0] * 10 + [1.01] * 10)
+    cur = _side(*[[v + 0.001 * i for i, v in enumerate(r)] for r in current])
+    m = Metric("tests/test_perf.py::test_work", "work", (1.0,), sampled=True, source="perf")
+    gate = Gate(Settings(rootdir=Path("."), regression_tolerance=0.1))
+    result = gate._decide(m.key, m, base, cur, "HEAD~1 (abc1234)", {})
+    assert result.status.value == status, result.message
+    assert needle in result.message
+    assert (result.extra or {}).get("p_value", 1) < 0.002  # pooled, both are significant
 
 
 def test_passthrough_keeps_only_run_shaping_options() -> None:

@@ -48,6 +48,7 @@ def test_unknown_key_names_file_and_key(pytester: pytest.Pytester, run_gate) -> 
         ('[tool.release_gates.budgets]\n"t.py::test_a" = {seconds = nan}', "expected a finite number"),
         ('[tool.release_gates.integrity]\nrules = ["no-such-rule"]', "unknown rule 'no-such-rule'"),
         ('[tool.release_gates.levels]\nrun = "warn"', "an incomplete run always holds"),
+        ("[tool.release_gates.compare]\ntolerance = -0.1", "compare: tolerance: must be at least 0"),
     ],
 )
 def test_wrong_type_is_usage_error(pytester: pytest.Pytester, run_gate, line: str, needle: str) -> None:

@@ -219,6 +219,7 @@ class CompareSettings:
     ref: str | None = None
     paths: tuple[str, ...] | None = None
     rounds: int = 3
+    tolerance: float | None = None  # None: regression_tolerance
 
 
 _INTEGRITY_SCHEMA: Final[Mapping[str, Callable[[Any], Any]]] = {
@@ -232,6 +233,7 @@ _COMPARE_SCHEMA: Final[Mapping[str, Callable[[Any], Any]]] = {
     "ref": _string,
     "paths": _str_list,
     "rounds": _integer(ge=1),
+    "tolerance": _number(ge=0),
 }
 
 

@@ -218,7 +218,12 @@ class _Probe:
             line = _commands.readline() if _commands is not None else b""
             command = line.decode().split()
             if not command or command[0] != "run":
-                return True
+                # Every round ended with ``nextitem=None``, which tears down every fixture, session-scoped
+                # ones included: nothing is left to finish. Skipping pytest's session end (terminal summary,
+                # other plugins' reports, all switched off or unread here) saves the A/B a few tenths of a second.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
             self.round = {}
             for i, item in enumerate(items):
                 from .. import perf

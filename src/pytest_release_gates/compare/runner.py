@@ -176,10 +176,14 @@ class _Proc:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """End of commands: the side exits (see the probe's ``pytest_runtestloop``)."""
         with contextlib.suppress(OSError):
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
+
+    def stop(self) -> None:
+        self.close()
         try:
             self.proc.wait(timeout=_STOP_GRACE)
         except subprocess.TimeoutExpired:
@@ -256,6 +260,8 @@ def run(sides: Sequence[Side], nodeids: Sequence[str], inv: Invocation, scratch:
                 data = p.wait_file(f"{p.side.name}-round-{r}.json", p.t0 + round_timeout)
                 if data is not None:
                     p.result.rounds.append(data)
+        for p in procs:  # both sides end together, then are waited for
+            p.close()
         for p in procs:
             p.stop()
         return {p.side.name: p.result for p in procs}
