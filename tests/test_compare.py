@@ -3,7 +3,7 @@
 Each scratch project has ``src/slowpkg`` (the code under test: ``work()`` loops
 ``LOOPS`` times) and tests that track its speed. Slowdowns are large (2x-3x) so
 the tests hold on a loaded machine; the accuracy at 1.2x is the benchmark's job
-(``benchmarks/compare_accuracy.py``).
+(``benchmarks/regression_accuracy.py --part e2e``).
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ def test_slower_revision_holds(tmp_path: Path, tmpdir_env: Path, xdist: bool) ->
 
 
 def test_unchanged_revision_deploys(tmp_path: Path, tmpdir_env: Path) -> None:
-    # Tolerance 50%: this test checks the machinery, not the noise floor of a shared machine.
-    root = make_project(tmp_path / "proj", loops=[3000, 3000], extra="regression_tolerance = 0.5")
+    # Tolerance 200%: this test checks the machinery, not the noise floor of a shared machine (whose speed
+    # can swing 2x within a second, while the other xdist worker competes for the same two cores).
+    root = make_project(tmp_path / "proj", loops=[3000, 3000], extra="regression_tolerance = 2.0")
     run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD~1")
     assert run.verdict["verdict"] == "deploy", run.out
     assert run.ret == 0
@@ -217,7 +218,7 @@ def server():
 """
     test = PERF_TEST + "\n\ndef test_uses_server(server, perf):\n    perf.measure(work, rounds=30)\n"
     root = make_project(tmp_path / "proj", loops=[3000, 3000], tests={"test_perf.py": test, "conftest.py": conftest},
-                        extra="regression_tolerance = 0.5")
+                        extra="regression_tolerance = 2.0")
     run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD~1")
     assert run.gate("test_uses_server::work")["status"] == "pass", run.out
     assert log.read_text().splitlines() == ["down"] * (1 + 2 * 3)  # the run itself, then 3 rounds a side
@@ -296,7 +297,7 @@ def test_missing_or_failing_at_base_warns_no_base(tmp_path: Path, tmpdir_env: Pa
         "test_new.py": "from slowpkg import added\n\ndef test_added(perf):\n    perf.measure(added, rounds=30)\n",
     }
     root = make_project(tmp_path / "proj", loops=[0, 0], pkg=[base, head], tests=tests,
-                        extra="regression_tolerance = 0.5")
+                        extra="regression_tolerance = 2.0")
     run = run_ab(root, tmpdir_env, "--gate-compare-ref=HEAD~1")
     new = run.gate("test_new.py::test_added::added")
     assert new["status"] == "warn" and new["message"].startswith("no base to compare: at HEAD~1"), run.out

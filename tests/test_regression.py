@@ -389,7 +389,8 @@ def test_perf(perf):
 def test_perf_samples_regress_only_when_significant(
     pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyprojecttoml("[tool.release_gates]\nregression_tolerance = 0.5\nrollback_ratio = 2.5\n")
+    # Wide margins: on a shared VM the same code's speed can swing 2x between runs a second apart.
+    pytester.makepyprojecttoml("[tool.release_gates]\nregression_tolerance = 1.5\nrollback_ratio = 4.0\n")
     pytester.makepyfile(test_p=PERF)
     run_gate("--gate-update-baseline")
     entry = read(pytester)["regression"]["test_p.py::test_perf::squares"]
@@ -397,7 +398,7 @@ def test_perf_samples_regress_only_when_significant(
     same = run_gate()
     g = gate(same, "test_p.py::test_perf::squares")
     assert g["status"] in ("pass", "warn") and "p=" in g["message"]  # noisy machine: never a failure
-    monkeypatch.setenv("F", "4")
+    monkeypatch.setenv("F", "12")
     slow = run_gate()
     g = gate(slow, "test_p.py::test_perf::squares")
     assert g["status"] == "fail" and g["level"] == "rollback" and g["p_value"] < 0.002, g
