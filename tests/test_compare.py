@@ -178,6 +178,7 @@ def test_unchanged_revision_deploys(tmp_path: Path, tmpdir_env: Path) -> None:
     assert run.ret == 0
     g = run.gate("test_work::work")
     assert g["status"] == "pass" and "vs HEAD~1" in g["message"] and g["compare_ref"] == "HEAD~1"
+    assert "on this machine: 1 metric of 1 test, 3 interleaved rounds a side" in run.gate("compare")["message"]
     assert leftovers(tmpdir_env) == []
 
 

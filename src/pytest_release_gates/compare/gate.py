@@ -304,8 +304,9 @@ class Gate:
         context.session.extra[DECIDED_KEY] = frozenset(selected)
         tests = len({m.nodeid for m in selected.values()})
         rounds = settings.compare.rounds
-        summary = (f"A/B against {where} on this machine: {len(selected)} metrics of {tests} tests, "
-                   f"{rounds} interleaved rounds a side, {took:.1f} s")
+        n = len(selected)
+        summary = (f"A/B against {where} on this machine: {n} metric{'s' * (n != 1)} of {tests} "
+                   f"test{'s' * (tests != 1)}, {rounds} interleaved round{'s' * (rounds != 1)} a side, {took:.1f} s")
         if rev.dirty:
             summary += "; uncommitted changes in the working tree are part of the current side"
         if notes:
