@@ -524,6 +524,17 @@ def run_e2e(n: int, noisy: int = 0) -> None:
         shutil.rmtree(io_dir, ignore_errors=True)
 
 
+def _positive(text: str) -> int:
+    """argparse type: an int of at least 1 (a bad value is one usage line, not a failed scratch run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: 5 comparisons in part 1, 2 trials in part 2")
@@ -543,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=None,
                     help="part 2: which modes to run (default: all three)")
-    ap.add_argument("--e2e-rounds", type=int, default=None, metavar="N",
+    ap.add_argument("--e2e-rounds", type=_positive, default=None, metavar="N",
                     help="part 2: perf.measure rounds in the committed-baseline and A/B tests (default 100; "
                     "pytest-benchmark samples each benchmark for about 1 s, so N with N calls taking ~1 s "
                     "gives both the same time)")
@@ -551,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     global MODES, E2E_ROUNDS
     if args.modes:
         MODES = tuple(m for m in ALL_MODES if m in args.modes)
-    if args.e2e_rounds:
+    if args.e2e_rounds is not None:
         E2E_ROUNDS = args.e2e_rounds
     print(
         f"machine: {baseline_mod.describe_machine(baseline_mod.machine_fingerprint())}; "

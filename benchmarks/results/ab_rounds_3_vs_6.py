@@ -1,4 +1,8 @@
-"""A/B with [compare] rounds = 3 (default) against rounds = 6, interleaved run by run (2026-11-29, drifting machine)."""
+"""A/B with [compare] rounds = 3 (default) against rounds = 6, interleaved run by run (2026-11-29, drifting machine).
+
+Kept as a record, not maintained. Setup as for ab_lockstep_vs_rounds.py: /tmp/abdbg/repo made by
+regression_accuracy.make_repo, its commits in /tmp/abdbg/commits.json. Usage: python ab_rounds_3_vs_6.py 12
+"""
 import json
 import sys
 import tempfile
