@@ -23,7 +23,12 @@ machine, minutes before the study (the kindest case for both). Then N
 trials, each running every mode on every condition (interleaved, so the
 machine's drift lands on all alike), as a user would run them:
 
-* committed baseline: ``pytest --release-gate`` (perf.measure, 100 rounds);
+* committed baseline: ``pytest --release-gate`` (perf.measure, 100 rounds,
+  spread over ``perf_spread_seconds``, 1 s by default);
+* committed baseline, back to back: the same tests with the 100 rounds run
+  back to back, as ``perf_spread_seconds = 0`` measures (``baseline-b2b``; a ``budget(seconds=...)``
+  far above the test's time turns spreading off, as the README documents),
+  against their own baseline file recorded the same way;
 * A/B: ``pytest --release-gate --gate-compare-ref=<base>`` (3 rounds);
 * pytest-benchmark: ``pytest --benchmark-json=...``, judged by its own
   ``--benchmark-compare-fail=median:X%`` check class against the saved run.
@@ -166,12 +171,15 @@ def inject(func: Callable[[int], Any], factor: float) -> Callable[[], Any]:
 # ----------------------------------------------------------------- sampling
 
 
+SPREAD = 1.0  # part 1: seconds to spread each measurement over (perf_spread_seconds); --spread
+
+
 def measure(call: Callable[[], Any], rounds: int, warmup: int = 5) -> list[float]:
-    """Seconds per call, as ``perf.measure`` takes them (its own loop when available)."""
+    """Seconds per call, as ``perf.measure`` takes them under --release-gate (its own loop when available)."""
     try:
         from pytest_release_gates.perf import _run  # the plugin's timing loop
 
-        return [float(x) for x in _run(call, (), {}, rounds, warmup)]
+        return [float(x) for x in _run(call, (), {}, rounds, warmup, span=SPREAD)]
     except (ImportError, TypeError):
         pass
     for _ in range(warmup):
@@ -307,7 +315,8 @@ def table(
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
 E2E_TOLERANCES = (0.2, 0.1)
-ALL_MODES = ("baseline", "A/B", "pytest-benchmark")
+ALL_MODES = ("baseline", "baseline-b2b", "A/B", "pytest-benchmark")
+B2B_BASELINE = "b2b.baseline.json"
 MODES: tuple[str, ...] = ALL_MODES  # --modes narrows it
 CONDITIONS = {"same": 1.0, "x1.2": 1.2, "x1.5": 1.5, "x2": 2.0}
 E2E_ROUNDS = 100
@@ -336,6 +345,12 @@ def perf_tests(rounds: int) -> str:
         f"name={name!r})\n"
         for name in WORKLOADS
     )
+
+
+def b2b_tests(rounds: int) -> str:
+    """The back-to-back variant: a wall-time budget far above the test's time turns spreading off."""
+    marked = perf_tests(rounds).replace("\ndef test_", "\n@pytest.mark.budget(seconds=1e6)\ndef test_")
+    return "import pytest\n" + marked
 
 
 BENCH_TESTS = "import benchpkg\n\n" + "".join(
@@ -367,6 +382,7 @@ def make_repo(root: Path, env: dict[str, str]) -> dict[str, str]:
     """The scratch repository: a commit per condition; baseline and saved pytest-benchmark run at ``base``."""
     (root / "src" / "benchpkg").mkdir(parents=True)
     (root / "tests").mkdir()
+    (root / "tests_b2b").mkdir()
     (root / "bench").mkdir()
     (root / "pyproject.toml").write_text(
         '[project]\nname = "benchpkg"\nversion = "1.0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n\n'
@@ -374,10 +390,14 @@ def make_repo(root: Path, env: dict[str, str]) -> dict[str, str]:
         "[tool.release_gates.compare]\ntolerance = 0.1\n")
     (root / ".gitignore").write_text(".release-gates/\n__pycache__/\n.benchmarks/\n*.json.tmp\ntrial.json\n")
     (root / "tests" / "test_perf.py").write_text(perf_tests(E2E_ROUNDS))
+    (root / "tests_b2b" / "test_perf_b2b.py").write_text(b2b_tests(E2E_ROUNDS))
     (root / "bench" / "test_bench.py").write_text(BENCH_TESTS)
     (root / "src" / "benchpkg" / "__init__.py").write_text(package(BASE_REPS))
     git(root, "init", "-q")
     pytest_run(root, ["--release-gate", "--gate-update-baseline", "tests"], env)  # the committed baseline
+    if "baseline-b2b" in MODES:
+        pytest_run(root, ["--release-gate", "--gate-update-baseline", f"--gate-baseline={B2B_BASELINE}",
+                          "tests_b2b"], env)
     pytest_run(root, ["bench", "--benchmark-save=base", "-q"], env)  # pytest-benchmark's saved run
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "base")
@@ -425,6 +445,10 @@ def e2e_study(n: int, root: Path, commits: dict[str, str], env: dict[str, str]) 
             if "baseline" in MODES or "A/B" in MODES:  # the A/B's wall time is compared with this run's
                 times["baseline"].append(pytest_run(root, ["--release-gate", "tests"], env))
                 decided["baseline"] = json.loads(verdict_path.read_text())
+            if "baseline-b2b" in MODES:
+                times["baseline-b2b"].append(pytest_run(root, ["--release-gate", f"--gate-baseline={B2B_BASELINE}",
+                                                               "tests_b2b"], env))
+                decided["baseline-b2b"] = json.loads(verdict_path.read_text())
             if "A/B" in MODES:
                 times["A/B"].append(pytest_run(root, ["--release-gate", f"--gate-compare-ref={commits['base']}",
                                                       "tests"], env))
@@ -536,12 +560,16 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global MODES, E2E_ROUNDS, SPREAD
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: 5 comparisons in part 1, 2 trials in part 2")
     ap.add_argument("--part", choices=("samples", "e2e", "all"), default="all", help="which part to run")
     ap.add_argument("-n", type=int, default=None, help="comparisons (part 1) and trials (part 2) per condition "
                     "(default 30)")
     ap.add_argument("--rounds", type=int, default=None, help="part 1: timed calls per measurement (default 100)")
+    ap.add_argument("--spread", type=float, default=1.0, metavar="S",
+                    help="part 1: seconds to spread each measurement over, as perf_spread_seconds does "
+                    "(default 1; 0 for back to back)")
     ap.add_argument("--noise", type=int, default=0, metavar="K",
                     help="part 2: run K bursty CPU hogs (a neighbour's jobs) after recording the baselines, "
                     "so the trials run on a busier machine than the recording (default 0)")
@@ -553,13 +581,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="part 1: also run with these few rounds per measurement, totals only (default: 10 5)",
     )
     ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=None,
-                    help="part 2: which modes to run (default: all three)")
+                    help="part 2: which modes to run (default: all four)")
     ap.add_argument("--e2e-rounds", type=_positive, default=None, metavar="N",
                     help="part 2: perf.measure rounds in the committed-baseline and A/B tests (default 100; "
                     "pytest-benchmark samples each benchmark for about 1 s, so N with N calls taking ~1 s "
                     "gives both the same time)")
     args = ap.parse_args(argv)
-    global MODES, E2E_ROUNDS
+    SPREAD = args.spread
     if args.modes:
         MODES = tuple(m for m in ALL_MODES if m in args.modes)
     if args.e2e_rounds is not None:
@@ -585,7 +613,8 @@ def run_samples(args: argparse.Namespace) -> None:
     rounds = args.rounds or (30 if args.quick else 100)
     rule = pytest_benchmark_rule()
     print(
-        f"\nPart 1: the rules on the same samples. {n} comparisons per condition and workload, {rounds} rounds each; "
+        f"\nPart 1: the rules on the same samples. {n} comparisons per condition and workload, {rounds} rounds each "
+        f"spread over {SPREAD:g} s; "
         f"tolerance {TOLERANCE:.0%}; pytest-benchmark column: {rule.__doc__}, on the same samples"
     )
     t0 = time.perf_counter()

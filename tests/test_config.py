@@ -49,6 +49,10 @@ def test_unknown_key_names_file_and_key(pytester: pytest.Pytester, run_gate) -> 
         ('[tool.release_gates.integrity]\nrules = ["no-such-rule"]', "unknown rule 'no-such-rule'"),
         ('[tool.release_gates.levels]\nrun = "warn"', "an incomplete run always holds"),
         ("[tool.release_gates.compare]\ntolerance = -0.1", "compare: tolerance: must be at least 0"),
+        ("perf_spread_seconds = -1", "perf_spread_seconds: must be at least 0"),
+        ("perf_spread_seconds = 61", "perf_spread_seconds: must be at most 60"),
+        ('perf_spread_seconds = "1s"', "perf_spread_seconds: expected a number"),
+        ("perf_spread_seconds = inf", "perf_spread_seconds: expected a finite number"),
     ],
 )
 def test_wrong_type_is_usage_error(pytester: pytest.Pytester, run_gate, line: str, needle: str) -> None:
@@ -145,6 +149,7 @@ _good_values = {
     "strict_machine": st.booleans(),
     "history_max_runs": st.integers(min_value=1, max_value=10_000),
     "warn_fraction": st.floats(min_value=0.01, max_value=1),
+    "perf_spread_seconds": st.floats(min_value=0, max_value=60),
 }
 
 

@@ -171,3 +171,167 @@ def test_measure_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) -> No
     assert run.level == "deploy"
     assert sorted(g["subject"] for g in run.gates("budget", "pass")) == [
         f"test_p.py::test_m[{n}]::sum{n}" for n in range(4)]
+
+
+# ---------------------------------------------------------------- spreading the rounds over time
+
+SPREAD_TESTS = """
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+def _record(name, took, calls, stats):  # a file per test: xdist workers never write the same one
+    row = {"took": took, "calls": calls, "median": stats.median, "rounds": stats.rounds}
+    Path(f"spread-{name}.json").write_text(json.dumps(row))
+
+def _measure(perf, name, func_sleep=0.0, **kw):
+    calls = []
+    def func():
+        calls.append(1)
+        if func_sleep:
+            time.sleep(func_sleep)
+    t0 = time.perf_counter()
+    stats = perf.measure(func, name=name, **kw)
+    _record(name, time.perf_counter() - t0, len(calls), stats)
+
+def test_fast(perf):
+    _measure(perf, "fast", rounds=10)
+
+def test_fast_no_warmup(perf):
+    _measure(perf, "no_warmup", rounds=10, warmup=0)
+
+def test_slow(perf):
+    _measure(perf, "slow", func_sleep=0.05, rounds=10)
+
+@pytest.mark.budget(seconds=100)
+def test_wall_time_budget(perf):
+    _measure(perf, "budgeted", rounds=10)
+
+@pytest.mark.regression
+def test_regression_marked(perf):
+    _measure(perf, "marked", rounds=10)
+"""
+
+
+def _spread_rows(pytester: pytest.Pytester) -> dict[str, dict[str, float]]:
+    return {p.stem.removeprefix("spread-"): json.loads(p.read_text()) for p in pytester.path.glob("spread-*.json")}
+
+
+def test_rounds_are_spread_under_release_gate(pytester: pytest.Pytester, run_gate: RunGate) -> None:
+    pytester.makepyprojecttoml("[tool.release_gates]\nperf_spread_seconds = 0.3\n")
+    pytester.makepyfile(test_s=SPREAD_TESTS)
+    run = run_gate("-p", "no:benchmark")
+    run.result.assert_outcomes(passed=5)
+    rows = _spread_rows(pytester)
+    # 10 bursts of one round, the last starting 0.27 s after the first; one untimed call after each pause.
+    assert rows["fast"]["took"] >= 0.27 and rows["fast"]["rounds"] == 10
+    assert 5 + 10 < rows["fast"]["calls"] <= 5 + 10 + 9
+    assert rows["fast"]["median"] < 0.01  # the pauses are not in the samples
+    assert rows["no_warmup"]["took"] >= 0.27 and rows["no_warmup"]["calls"] == 10  # warmup=0: no untimed call
+    assert rows["slow"]["calls"] == 5 + 10  # always late: never paused, nothing extra
+    for gated in ("budgeted", "marked"):  # the test's own wall time is gated: back to back
+        assert rows[gated]["took"] < 0.2 and rows[gated]["calls"] == 15, gated
+    assert rows["fast"]["took"] > 1.3 * rows["budgeted"]["took"]
+
+
+@pytest.mark.parametrize("how", ["plain pytest", "perf_spread_seconds = 0"])
+def test_rounds_back_to_back(pytester: pytest.Pytester, run_gate: RunGate, how: str) -> None:
+    if how == "plain pytest":
+        pytester.makepyprojecttoml("[tool.release_gates]\nperf_spread_seconds = 5\n")
+    else:
+        pytester.makepyprojecttoml("[tool.release_gates]\nperf_spread_seconds = 0\n")
+    pytester.makepyfile(test_s=SPREAD_TESTS)
+    run = run_gate("-p", "no:benchmark", "-k", "fast or slow", gate=how != "plain pytest")
+    run.result.assert_outcomes(passed=3, deselected=2)
+    rows = _spread_rows(pytester)
+    assert rows["fast"]["took"] < 0.2 and rows["fast"]["calls"] == 15
+    assert rows["no_warmup"]["calls"] == 10 and rows["slow"]["calls"] == 15
+
+
+def test_spread_stays_within_a_tenth_of_a_pytest_timeout(pytester: pytest.Pytester, run_gate: RunGate) -> None:
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(test_s=SPREAD_TESTS + """
+@pytest.mark.timeout(2)
+def test_marker(perf):
+    _measure(perf, "marker_limit", rounds=10)
+
+@pytest.mark.timeout(0)
+def test_no_limit(perf):
+    _measure(perf, "no_limit", rounds=10)
+""")
+    # --timeout=3 caps the spread at a tenth of it, 0.3 s; a test's own marker replaces the global limit.
+    run = run_gate("-p", "no:benchmark", "--timeout=3", "-k", "fast or marker or no_limit")
+    run.result.assert_outcomes(passed=4)
+    rows = _spread_rows(pytester)
+    assert 0.27 <= rows["fast"]["took"] < 0.9, rows["fast"]  # --timeout=3: at most 0.3 s
+    assert 0.18 <= rows["marker_limit"]["took"] < 0.6, rows["marker_limit"]  # its marker's 2 s: 0.2 s
+    assert rows["no_limit"]["took"] >= 0.9  # timeout(0) is no limit: the full second
+
+
+def test_default_spread_is_one_second_and_works_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) -> None:
+    pytester.makepyfile(test_s=SPREAD_TESTS)
+    run = run_gate("-p", "no:benchmark", "-n", "2", "-k", "fast")
+    run.result.assert_outcomes(passed=2)
+    rows = _spread_rows(pytester)
+    assert rows["fast"]["took"] >= 0.9 and rows["no_warmup"]["took"] >= 0.9 and rows["fast"]["rounds"] == 10
+
+
+class _FakeItem:
+    """Just what ``perf._span`` reads from an item."""
+
+    def __init__(self, settings: Any, marker: str | None = None) -> None:
+        from pytest_release_gates.session import SESSION_KEY, GateSession
+
+        self.nodeid = "t.py::test_x"
+        self.stash = pytest.Stash()
+        plugins = type("P", (), {"has_plugin": staticmethod(lambda name: False)})()  # no pytest-timeout
+        self.config = type("C", (), {"stash": pytest.Stash(), "pluginmanager": plugins})()
+        if settings is not None:
+            self.config.stash[SESSION_KEY] = GateSession(settings, is_worker=False)
+        self._marker = marker
+
+    def get_closest_marker(self, name: str) -> Any:
+        return pytest.mark.budget(seconds=1).mark if name == self._marker == "budget" else (
+            pytest.mark.regression.mark if name == self._marker == "regression" else None)
+
+
+@pytest.mark.parametrize(("cli", "marker", "expected"), [
+    ({}, None, 1.0),
+    ({"perf_spread_seconds": 0.25}, None, 0.25),
+    ({"perf_spread_seconds": 0.0}, None, 0.0),
+    ({"compare_ref": "main"}, None, 0.0),  # the A/B's own rounds measure; the main run's samples go unused
+    ({"compare_ref": "main", "update_baseline": True}, None, 1.0),  # ...unless they are recorded
+    ({}, "budget", 0.0),
+    ({}, "regression", 0.0),
+])
+def test_span_rules(cli: dict[str, Any], marker: str | None, expected: float) -> None:
+    from pathlib import Path
+
+    from pytest_release_gates import config, perf
+
+    assert perf._span(_FakeItem(config.Settings(rootdir=Path("."), **cli), marker)) == expected  # type: ignore[arg-type]
+    assert perf._span(_FakeItem(None)) == 0.0  # type: ignore[arg-type]  # no --release-gate
+
+
+def test_span_from_config_compare_ref() -> None:
+    from pathlib import Path
+
+    from pytest_release_gates import config, perf
+
+    settings = config.Settings(rootdir=Path("."), compare=config.CompareSettings(ref="main"))
+    assert perf._span(_FakeItem(settings)) == 0.0  # type: ignore[arg-type]
+
+
+@given(st.integers(min_value=1, max_value=400), st.integers(min_value=0, max_value=3),
+       st.sampled_from([0.0, 0.002]))
+@settings(max_examples=60, deadline=None)
+def test_every_round_is_timed_exactly_once(rounds: int, warmup: int, span: float) -> None:
+    from pytest_release_gates import perf
+
+    calls: list[int] = []
+    samples = perf._run(lambda: calls.append(1), (), {}, rounds, warmup, span=span)
+    assert len(samples) == rounds and all(s > 0 for s in samples)  # no round left untimed (0)
+    pauses = len(calls) - warmup - rounds  # one untimed call after each pause, only when warming up
+    assert 0 <= pauses <= (min(rounds, perf.MAX_BURSTS) - 1 if span and warmup else 0)

@@ -10,7 +10,21 @@ How it measures (the choices pyperf and ``timeit`` make):
   round. No ``gc.collect()`` first: with collection off no round can pay for
   it anyway, and inside a test process a full collection costs milliseconds;
 * each round is timed on its own with ``time.perf_counter_ns`` (integer
-  nanoseconds, no float drift), samples are reported in seconds.
+  nanoseconds, no float drift), samples are reported in seconds;
+* under ``--release-gate`` the rounds are *spread* over at least
+  ``perf_spread_seconds`` (default 1 s) in up to 100 short bursts with pauses
+  between them, each burst after one untimed call. A shared machine's speed
+  swings from one fraction of a second to the next; 100 back-to-back rounds
+  of a fast function land in one fast or slow stretch and the baseline
+  compares two such stretches. Spread out, a measurement samples many of them
+  (``benchmarks/regression_accuracy.py`` measures the difference). Rounds
+  that take longer than the span on their own are never paused. A test
+  whose own wall time is gated (a ``seconds`` budget, the ``regression``
+  marker) is measured back to back, so pauses never count against it (and
+  under a pytest-timeout limit the span is at most a tenth of it); so
+  is every measurement under ``--gate-compare-ref`` (without
+  ``--gate-update-baseline``): the A/B's interleaved rounds, in their own
+  processes, are what gets compared.
 
 Percentiles use linear interpolation between closest ranks (Hyndman & Fan
 type 7: numpy's default and ``statistics.quantiles(method="inclusive")``), so
@@ -38,6 +52,8 @@ from .session import SESSION_KEY
 
 #: Limits ``measure`` accepts, in the order they are reported.
 LIMITS: Final = ("p50", "p95", "p99", "max")
+#: At most this many bursts: each round on its own for the default 100 rounds.
+MAX_BURSTS: Final = 100
 
 
 def percentile(sorted_samples: Sequence[float], q: float) -> float:
@@ -187,7 +203,7 @@ class Perf:
         if any(m.name == name for m in done):
             _fail(item, f"the name {name!r} is measured twice in this test; give each call its own name=")
 
-        samples = _run(func, args, kwargs, rounds, warmup)
+        samples = _run(func, args, kwargs, rounds, warmup, span=_span(item))
         stats = PerfStats.from_samples(name, samples)
         done.append(Measurement(name, stats, limits))
         if item.config.stash.get(SESSION_KEY, None) is not None:  # only --release-gate keeps data
@@ -195,26 +211,68 @@ class Perf:
         return stats
 
 
+def _span(item: pytest.Item) -> float:
+    """Seconds to spread this measurement over: 0 (back to back) without ``--release-gate``, under the
+    A/B (its interleaved rounds measure instead) unless it also updates the baseline, and in a test
+    whose call-phase wall time is itself gated; at most a tenth of a pytest-timeout limit."""
+    state = item.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return 0.0
+    settings = state.settings
+    if settings.perf_spread_seconds <= 0:
+        return 0.0
+    if (settings.compare_ref or settings.compare.ref) and not settings.update_baseline:
+        return 0.0
+    if item.get_closest_marker("regression") is not None:
+        return 0.0
+    from .gates.budgets import resolve  # under --release-gate only; resolved at setup, cached
+
+    if "seconds" in resolve(item, settings).limits:
+        return 0.0
+    from .gates.timeouts import item_timeout
+
+    limit = item_timeout(item)  # pytest-timeout's limit: stay well inside it
+    return settings.perf_spread_seconds if limit is None else min(settings.perf_spread_seconds, limit / 10)
+
+
 def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         rounds: int, warmup: int) -> list[float]:
-    """The timing loop: nothing in it but the call and two clock reads."""
+         rounds: int, warmup: int, span: float = 0.0) -> list[float]:
+    """The timing loop: nothing timed but the call between two clock reads.
+
+    With ``span > 0`` the rounds run in ``min(rounds, MAX_BURSTS)`` bursts, burst
+    ``b`` starting no earlier than ``b / bursts * span`` seconds after the
+    first. A burst that follows a pause starts with one untimed call (caches
+    and branch predictors cool while sleeping); a burst that is already late
+    runs at once, without it, so slow functions cost nothing extra.
+    """
     for _ in range(warmup):
         func(*args, **kwargs)
     clock = time.perf_counter_ns
     times = [0] * rounds
+    bursts = min(rounds, MAX_BURSTS) if span > 0 else 1
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if kwargs:
-            for i in range(rounds):
-                t0 = clock()
-                func(*args, **kwargs)
-                times[i] = clock() - t0
-        else:
-            for i in range(rounds):
-                t0 = clock()
-                func(*args)
-                times[i] = clock() - t0
+        start = clock()
+        step = span * 1e9 / bursts
+        for b in range(bursts):
+            lo, hi = rounds * b // bursts, rounds * (b + 1) // bursts
+            if b:
+                ahead = start + b * step - clock()
+                if ahead > 0:
+                    time.sleep(ahead / 1e9)
+                    if warmup:
+                        func(*args, **kwargs)
+            if kwargs:
+                for i in range(lo, hi):
+                    t0 = clock()
+                    func(*args, **kwargs)
+                    times[i] = clock() - t0
+            else:
+                for i in range(lo, hi):
+                    t0 = clock()
+                    func(*args)
+                    times[i] = clock() - t0
     finally:
         if gc_was_enabled:
             gc.enable()

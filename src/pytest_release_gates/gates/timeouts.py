@@ -54,6 +54,25 @@ def _global_timeout(config: pytest.Config) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
+def item_timeout(item: pytest.Item) -> float | None:
+    """The pytest-timeout limit on this test (its marker, else ``--timeout``/ini/env), or None.
+
+    Read the way pytest-timeout reads it: a marker's first argument or ``timeout=``; a marker
+    without one falls back to the global value; 0 means no limit.
+    """
+    if not item.config.pluginmanager.has_plugin(PLUGIN):
+        return None
+    marker = item.get_closest_marker("timeout")
+    value = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker is not None else None
+    if value is None:
+        return _global_timeout(item.config)
+    try:
+        limit = float(value)
+    except (TypeError, ValueError):
+        return None  # pytest-timeout reports the bad marker itself
+    return limit if limit > 0 else None
+
+
 @final
 class Gate:
     def __init__(self, settings: Settings) -> None:
