@@ -4,8 +4,10 @@ Six realistic workloads (three CPU-bound, three I/O-bound), with a slowdown
 injected into the code under test (it does 1.2x, 1.5x or 2x its work), in
 two parts:
 
-**Part 1, the rules on the same samples** (in-process, about 20 s). Each
-workload is timed the way ``perf.measure`` times it (its own timing loop); a
+**Part 1, the rules on the same samples** (in-process; about 13 minutes with
+each measurement spread over 1 s, as ``perf.measure`` does under
+``--release-gate``, 25 s with ``--spread 0``). Each workload is timed the way
+``perf.measure`` times it (its own timing loop); a
 baseline is recorded once, exactly as ``--gate-update-baseline`` writes it
 (``make_entry``); then, N times over, each condition is measured afresh and
 the same sample set is judged by our rule (``gates.regression.compare``:
@@ -13,7 +15,8 @@ ratio of medians AND Mann-Whitney U at p < 0.002) and by
 pytest-benchmark's ``median:20%`` check class applied to the same medians.
 This isolates the rule: on the same samples ours can only flag a subset.
 
-**Part 2, real runs end to end** (``--part e2e``; about 20 minutes). A
+**Part 2, real runs end to end** (``--part e2e``; about 75 s a trial with all
+four modes on a noisy machine, so 30 trials take about 40 minutes). A
 scratch git repository holds the workloads as its code under test, with a
 commit per condition (``base``; ``same``: no change; ``x1.2``, ``x1.5``,
 ``x2``). At ``base``, the committed baseline (``--gate-update-baseline``)
@@ -44,6 +47,7 @@ Also timed: loading and comparing a 1,000-metric baseline (target < 100 ms).
     python benchmarks/regression_accuracy.py               # both parts, 30 per condition
     python benchmarks/regression_accuracy.py --part e2e    # the end-to-end study only
     python benchmarks/regression_accuracy.py --quick       # smoke run of both
+    python benchmarks/regression_accuracy.py --part samples --spread 0   # part 1, rounds back to back
     python benchmarks/regression_accuracy.py --part e2e -n 10 --modes baseline pytest-benchmark --e2e-rounds 5000
         # the committed baseline with about pytest-benchmark's time per workload (5,000 calls), against it
 """
@@ -559,15 +563,26 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds, at least 0 (one usage line otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, at least 0, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     global MODES, E2E_ROUNDS, SPREAD
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: 5 comparisons in part 1, 2 trials in part 2")
     ap.add_argument("--part", choices=("samples", "e2e", "all"), default="all", help="which part to run")
-    ap.add_argument("-n", type=int, default=None, help="comparisons (part 1) and trials (part 2) per condition "
+    ap.add_argument("-n", type=_positive, default=None, help="comparisons (part 1) and trials (part 2) per condition "
                     "(default 30)")
     ap.add_argument("--rounds", type=int, default=None, help="part 1: timed calls per measurement (default 100)")
-    ap.add_argument("--spread", type=float, default=1.0, metavar="S",
+    ap.add_argument("--spread", type=_seconds, default=1.0, metavar="S",
                     help="part 1: seconds to spread each measurement over, as perf_spread_seconds does "
                     "(default 1; 0 for back to back)")
     ap.add_argument("--noise", type=int, default=0, metavar="K",
@@ -614,7 +629,7 @@ def run_samples(args: argparse.Namespace) -> None:
     rule = pytest_benchmark_rule()
     print(
         f"\nPart 1: the rules on the same samples. {n} comparisons per condition and workload, {rounds} rounds each "
-        f"spread over {SPREAD:g} s; "
+        f"{f'spread over {SPREAD:g} s' if SPREAD else 'back to back'}; "
         f"tolerance {TOLERANCE:.0%}; pytest-benchmark column: {rule.__doc__}, on the same samples"
     )
     t0 = time.perf_counter()

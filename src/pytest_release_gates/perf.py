@@ -13,7 +13,8 @@ How it measures (the choices pyperf and ``timeit`` make):
   nanoseconds, no float drift), samples are reported in seconds;
 * under ``--release-gate`` the rounds are *spread* over at least
   ``perf_spread_seconds`` (default 1 s) in up to 100 short bursts with pauses
-  between them, each burst after one untimed call. A shared machine's speed
+  between them; a burst that follows a pause starts with one untimed call
+  (none with ``warmup=0``). A shared machine's speed
   swings from one fraction of a second to the next; 100 back-to-back rounds
   of a fast function land in one fast or slow stretch and the baseline
   compares two such stretches. Spread out, a measurement samples many of them
