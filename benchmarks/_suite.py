@@ -40,6 +40,42 @@ def make_trivial_suite(
     return root
 
 
+def ensure_bytecode() -> None:
+    """Let the measured runs keep bytecode caches, as a user's machine does.
+
+    pytest imports an installed plugin through its assertion-rewriting hook,
+    which keeps its own cache (``*-pytest-X.pyc`` beside the sources) and writes
+    it only when writing bytecode is allowed. On a machine that sets
+    ``PYTHONDONTWRITEBYTECODE=1`` (this one does) every run would parse and
+    rewrite the plugin's source again, about 100 ms that no user pays. So the
+    variable is dropped for the runs this process starts, and every runner here
+    makes one untimed warm-up run of each variant, which fills the caches.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def instructions(cmd: Sequence[str], cwd: Path) -> int:
+    """User-space instructions one command executes, counted by valgrind (cachegrind, no cache simulation).
+
+    Unlike wall time, the count does not move when other jobs share the machine, so a few percent of
+    overhead can be measured on a noisy one. Child processes (git) and time spent waiting (fsync) are
+    not counted: wall-time rounds measure those.
+    """
+    import re
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    time_cmd(cmd, cwd)  # untimed: fills the bytecode caches (see ensure_bytecode)
+    proc = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                           *cmd], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if found is None or proc.returncode not in (0,):
+        raise SystemExit(f"valgrind run failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def time_cmd(cmd: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,), env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
@@ -54,6 +90,8 @@ def interleaved(variants: dict[str, Sequence[str]], cwd: Path, rounds: int, **kw
     """Run each variant once per round, in rotating order, so machine drift hits all alike."""
     times: dict[str, list[float]] = {k: [] for k in variants}
     names = list(variants)
+    for name in names:  # untimed: fills the bytecode caches (see ensure_bytecode)
+        time_cmd(variants[name], cwd, **kw)  # type: ignore[arg-type]
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:

@@ -121,8 +121,8 @@ def per_test_hooks(n_tests: int) -> float:
         gate, reps = Gate(Settings()), Reports(Config())  # type: ignore[arg-type]
         start = time.perf_counter()
         for r in reports:
-            gate.pytest_runtest_logreport(r)  # type: ignore[arg-type]
-            reps.pytest_runtest_logreport(r)  # type: ignore[arg-type]
+            gate.on_logreport(r)  # type: ignore[arg-type]
+            reps.on_logreport(r)  # type: ignore[arg-type]
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 

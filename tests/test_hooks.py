@@ -135,3 +135,48 @@ def test_crashing_baseline_update_holds_and_saves_nothing(pytester: pytest.Pytes
     assert "conftest.py crashed: ValueError: update bug" in gate["message"]
     assert not (pytester.path / "release-gates.baseline.json").exists()  # a half-recorded baseline is never saved
     assert "INTERNALERROR" not in r.stdout
+
+
+PER_TEST_SUITE = """
+    import time
+    import pytest
+
+    @pytest.mark.budget(seconds=0.02)
+    @pytest.mark.gate("minor")
+    def test_slow_minor():
+        time.sleep(0.05)
+
+    def test_bad():
+        raise KeyError("missing")
+
+    @pytest.mark.regression
+    def test_tracked():
+        pass
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_every_builtin_gate_sees_every_phase(pytester: pytest.Pytester, run_gate, xdist: list[str]) -> None:
+    # pertest.py calls the built-in gates' per-test methods: setup (markers), before the report
+    # (the exception's type), after it (the budget fails the report) and where it is logged.
+    pytester.makepyfile(PER_TEST_SUITE)
+    r = run_gate(*xdist)
+    r.result.assert_outcomes(passed=1, failed=2)
+    r.result.stdout.fnmatch_lines(["call took * s, budget 0.020 s"])
+    (budget,) = r.gates("budget")
+    assert budget["status"] == "fail" and budget["subject"].endswith("test_slow_minor"), budget
+    minor = [g for g in r.gates("tests") if g["subject"].endswith("test_slow_minor")]
+    assert [g["status"] for g in minor] == ["warn"], minor  # the gate("minor") marker was read at setup
+    assert [g["subject"] for g in r.gates("new_error_type")] == ["builtins.KeyError"]
+    tracked = [g for g in r.gates("regression") if "test_tracked" in g["subject"]]
+    assert [g["status"] for g in tracked] == ["warn"], r.gates("regression")  # the regression marker, read at setup
+    assert "new metric" in tracked[0]["message"], tracked
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_gate_blocked_with_p_no_is_never_called(pytester: pytest.Pytester, run_gate, xdist: list[str]) -> None:
+    pytester.makepyfile(PER_TEST_SUITE)
+    r = run_gate("-p", "no:release-gates-budget", *xdist)
+    r.result.assert_outcomes(passed=2, failed=1)  # no budget: the slow test passes
+    assert r.gates("budget") == []
+    assert [g["subject"] for g in r.gates("new_error_type")] == ["builtins.KeyError"]  # the other gates still run

@@ -13,7 +13,7 @@ from . import evaluate, hookspecs
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .model import UsageError
 from .report import markdown, terminal
-from .session import REPORT_ATTR, SESSION_KEY, WORKEROUTPUT_KEY, GateSession, take_observations
+from .session import SESSION_KEY, WORKEROUTPUT_KEY, GateSession
 
 MARKERS = (
     "budget(seconds=None, *, memory_mb=None, p50=None, p95=None, p99=None): performance budget of this "
@@ -116,31 +116,17 @@ def pytest_configure(config: pytest.Config) -> None:
     state = GateSession(settings, is_worker=hasattr(config, "workerinput"))
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
-    if state.is_worker:
-        config.pluginmanager.register(WorkerShipper(), "release-gates-shipper")
     # Imported here: a run without --release-gate never pays for the gate modules.
     from .gates import BUILTIN
+    from .pertest import PerTest
     from .report.adapters import Reports
 
-    for name, factory in BUILTIN:
+    registered: list[Any] = []  # a gate blocked with `-p no:<name>` is neither registered nor called
+    for name, factory in [*BUILTIN, ("release-gates-reports", lambda _: Reports(config))]:
         gate = factory(settings)
-        if gate is not None:
-            config.pluginmanager.register(gate, name)
-    config.pluginmanager.register(Reports(config), "release-gates-reports")
-
-
-class WorkerShipper:
-    """On an xdist worker: put the test's observations on its report, which xdist sends to the controller."""
-
-    __slots__ = ()
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        shipped = take_observations(item)
-        if shipped:
-            setattr(report, REPORT_ATTR, shipped)
-        return report
+        if gate is not None and config.pluginmanager.register(gate, name) is not None:
+            registered.append(gate)
+    config.pluginmanager.register(PerTest(state, registered), "release-gates-per-test")
 
 
 class ReleaseGate:
@@ -171,12 +157,6 @@ class ReleaseGate:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.state.collected = max(self.state.collected, len(ids))
         self.state.worker_count += 1
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.state.is_worker:
-            return
-        self.state.add_report_observations(report)
-        self.state.record(report)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not self.state.is_worker and report.nodeid not in self.state.collection_errors:

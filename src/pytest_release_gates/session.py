@@ -58,9 +58,10 @@ def own_failure(item: pytest.Item, kind: str) -> None:
 
 
 def take_observations(item: pytest.Item) -> dict[str, list[Any]] | None:
-    shipped = item.stash.get(_item_obs_key, None)
-    if shipped is not None:
-        del item.stash[_item_obs_key]
+    if _item_obs_key not in item.stash:  # not stash.get: a miss raises and catches a KeyError
+        return None
+    shipped = item.stash[_item_obs_key]
+    del item.stash[_item_obs_key]
     return shipped
 
 
@@ -129,7 +130,7 @@ class GateSession:
 
     def add_report_observations(self, report: pytest.TestReport) -> None:
         shipped = getattr(report, REPORT_ATTR, None)
-        if not isinstance(shipped, Mapping):
+        if shipped is None or not isinstance(shipped, Mapping):  # None first: an ABC check is not free
             return
         for kind, values in shipped.items():
             for data in values:

@@ -1,8 +1,10 @@
 """Built-in gate kinds, one module each. Adding a kind = one module + one line here.
 
 Each module defines ``Gate``, a pytest plugin object registered under
-``--release-gate``; it implements ``pytest_release_gates_collect`` (and any
-pytest hooks it needs to observe the run).
+``--release-gate``; it implements ``pytest_release_gates_collect``, any
+session-level pytest hooks it needs, and its per-test work as plain methods
+that ``pertest.PerTest`` calls (``on_setup``, ``on_makereport``, ``on_report``,
+``on_logreport``: one hookimpl per test phase for all gates, not one each).
 """
 
 from __future__ import annotations

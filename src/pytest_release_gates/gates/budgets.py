@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
@@ -142,14 +143,16 @@ def config_budgets(config: pytest.Config, settings: Settings) -> ConfigBudgets:
     return table
 
 
-def resolve(item: pytest.Item, settings: Settings) -> Resolved:
-    """This test's budget (cached on the item): marker limits over config limits."""
-    done = item.stash.get(_resolved_key, None)
-    if done is not None:
-        return done
+def resolve(item: pytest.Item, settings: Settings, marked: AbstractSet[str] | None = None) -> Resolved:
+    """This test's budget (cached on the item): marker limits over config limits.
+
+    ``marked``, when given, names the markers the test carries: no ``budget`` in it spares the lookup.
+    """
+    if _resolved_key in item.stash:  # not stash.get: a miss raises and catches a KeyError, every test
+        return item.stash[_resolved_key]
     table = config_budgets(item.config, settings)
     found = table.match(item.nodeid) if (table.exact or table.globs) else None
-    marker = item.get_closest_marker("budget")
+    marker = item.get_closest_marker("budget") if marked is None or "budget" in marked else None
     if found is None and marker is None:
         item.stash[_resolved_key] = _NONE
         return _NONE
@@ -294,9 +297,8 @@ class Gate:
         self.settings = settings
         self.warn_fraction = settings.warn_fraction
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        res = resolve(item, self.settings)
+    def on_setup(self, item: pytest.Item, marked: AbstractSet[str]) -> None:
+        res = resolve(item, self.settings, marked)
         if res.error:
             pytest.fail(res.error, pytrace=False)
 
@@ -319,11 +321,7 @@ class Gate:
             except OSError as exc:
                 item.stash[_peak_key] = f"memory could not be measured ({tracker.method}: {exc})"
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+    def on_report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         if report.when == "call":
             self._after_call(item, report)
         elif report.when == "setup" and not report.passed:
@@ -331,7 +329,6 @@ class Gate:
             if res.limits:
                 why = "errored in setup" if report.failed else "skipped"
                 observe(item, KIND, {"checked": False, "why": why, "limits": res.limits})
-        return report
 
     def _after_call(self, item: pytest.Item, report: pytest.TestReport) -> None:
         res = item.stash.get(_resolved_key, _NONE)

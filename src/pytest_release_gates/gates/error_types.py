@@ -17,6 +17,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, Final, final
 
 import pytest
@@ -53,6 +54,7 @@ from ..session import GateContext, observe, observe_session
 #: pytest's outcome exceptions (fail, skip, xfail, exit): test results, never error types.
 _OUTCOMES: Final = (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)
 _NOT_ERRORS: Final = (AssertionError, KeyboardInterrupt, *_OUTCOMES)
+_NOTHING_EXPECTED: Final = Expected()  # shared by every test without expected_errors (never mutated)
 
 
 @final
@@ -85,10 +87,10 @@ class Gate:
         self.config: pytest.Config | None = None
         self.project = Project(settings.rootdir)
         self._item: pytest.Item | None = None
-        self._expected = Expected()
+        self._expected = _NOTHING_EXPECTED
         self._pending: dict[str, Occurrence] = {}
         self._last_nodeid = ""
-        self._last_expected = Expected()
+        self._last_expected = _NOTHING_EXPECTED
         self._handler = _Handler(self)
         self._watcher: SwallowWatcher | None = None
         self._handled_ids: set[int] = set()
@@ -118,14 +120,13 @@ class Gate:
         if problem:
             self.problem(problem)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+    def on_setup(self, item: pytest.Item, marked: AbstractSet[str]) -> None:
         if not self.capturing:
             return
         self._item = item
         self._pending.clear()
         self._handled_ids.clear()
-        self._expected = self._last_expected = Expected()
+        self._expected = self._last_expected = _NOTHING_EXPECTED
         self._last_nodeid = item.nodeid
         root = logging.getLogger()
         if self._handler not in root.handlers:
@@ -134,7 +135,7 @@ class Gate:
             self._start_watcher()
             if self._watcher is not None:
                 self._watcher.active = True
-        markers = list(item.iter_markers("expected_errors"))
+        markers = list(item.iter_markers("expected_errors")) if "expected_errors" in marked else None
         if markers:
             self._expected = self._last_expected = self._parse_expected(item, markers)
 
@@ -155,7 +156,7 @@ class Gate:
                 })
         return expected
 
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    def on_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         if item is not self._item:
             return
         if call.excinfo is not None:

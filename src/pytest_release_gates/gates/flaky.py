@@ -36,7 +36,7 @@ class Gate:
         #: nodeid -> reruns seen this run (controller side; a worker's own count is never read).
         self.reruns: Counter[str] = Counter()
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def on_logreport(self, report: pytest.TestReport) -> None:
         if report.outcome == "rerun":  # type: ignore[comparison-overlap]  # pytest-rerunfailures' extra outcome
             self.reruns[report.nodeid] += 1
 

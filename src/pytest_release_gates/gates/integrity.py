@@ -24,16 +24,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from ..config import IntegritySettings, Settings
-from ..integrity import manifest as mf
-from ..integrity import rules as rules_mod
-from ..integrity.hashing import default_jobs
-from ..integrity.patterns import PatternSet, walk
-from ..integrity.scope import DEFAULT_STAT_CACHE, auto_excluded, config_manifest, generate_command
 from ..model import INTEGRITY, GateResult, Level, Status, UsageError
 from ..session import GateContext
+
+# The file machinery (hashing, manifests, content rules) is imported where it is used, so a run
+# without [integrity] never loads it: it is a third of the gates' import time.
+if TYPE_CHECKING:
+    from ..integrity import manifest as mf
+    from ..integrity import rules as rules_mod
 
 OBSERVATION: Final = "integrity"
 SECTION: Final = "integrity"
@@ -54,20 +55,28 @@ class Gate:
         return Path(self.settings.rootdir)
 
     def _manifest_path(self, integ: IntegritySettings) -> Path | None:
+        from ..integrity.scope import config_manifest
+
         if integ.manifest is None:
             return None
         return config_manifest(self.root, integ.manifest, f"{self.settings.describe('integrity')}:")
 
     def _excluded(self, manifest: Path | None) -> list[str]:
+        from ..integrity.scope import DEFAULT_STAT_CACHE, auto_excluded
+
         return auto_excluded(self.root, manifest, self.root / DEFAULT_STAT_CACHE, self.settings.baseline_path,
                              self.settings.verdict_path)
 
     def _rule_files(self, integ: IntegritySettings, manifest: Path | None) -> list[str]:
+        from ..integrity.patterns import PatternSet, walk
+
         listing = walk(str(self.root), PatternSet(integ.patterns), PatternSet(integ.excludes),
                        exclude_paths=self._excluded(manifest))
         return listing.files
 
     def _scan_rules(self, integ: IntegritySettings, manifest: Path | None) -> rules_mod.ScanResult:
+        from ..integrity import rules as rules_mod
+
         if self._scan is None:
             self._scan = rules_mod.scan_tree(str(self.root), self._rule_files(integ, manifest), integ.rules,
                                              must_be_ignored=integ.must_be_ignored)
@@ -79,6 +88,9 @@ class Gate:
         integ = self.settings.integrity
         if integ is None:
             return []
+        from ..integrity import manifest as mf
+        from ..integrity import rules as rules_mod
+
         lines: list[str] = []
         try:
             manifest = self._manifest_path(integ)
@@ -104,6 +116,9 @@ class Gate:
         return lines
 
     def _regenerate(self, integ: IntegritySettings, manifest: Path) -> list[str]:
+        from ..integrity import manifest as mf
+        from ..integrity.hashing import default_jobs
+
         previous: mf.Manifest | None = None
         if manifest.exists():
             try:
@@ -154,9 +169,15 @@ class Gate:
             yield from self._findings(context, integ, manifest)
 
     def _subject(self, path: Path) -> str:
+        from ..integrity import manifest as mf
+
         return mf.relative_inside(self.root, path) or str(path)
 
     def _verify(self, integ: IntegritySettings, manifest: Path) -> Iterator[GateResult]:
+        from ..integrity import manifest as mf
+        from ..integrity.hashing import default_jobs
+        from ..integrity.scope import generate_command
+
         subject = self._subject(manifest)
         if not manifest.exists():
             yield GateResult(
@@ -190,6 +211,8 @@ class Gate:
 
     def _findings(self, context: GateContext, integ: IntegritySettings, manifest: Path | None
                   ) -> Iterator[GateResult]:
+        from ..integrity import rules as rules_mod
+
         scan = self._scan_rules(integ, manifest)
         baseline = context.baseline
         accepted: Counter[tuple[str, str, str]] = Counter()

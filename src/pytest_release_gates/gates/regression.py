@@ -28,6 +28,7 @@ import math
 import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -272,9 +273,8 @@ class Gate:
 
     # -------------------------------------------------- on the test's process
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        marker = item.get_closest_marker("regression")
+    def on_setup(self, item: pytest.Item, marked: AbstractSet[str]) -> None:
+        marker = item.get_closest_marker("regression") if "regression" in marked else None
         if marker is None:
             return
         try:

@@ -8,6 +8,7 @@ failure and so fails here too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Final, final
 
 import pytest
@@ -42,8 +43,9 @@ class Gate:
     def __init__(self, settings: Settings) -> None:
         self.levels = dict(settings.levels)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+    def on_setup(self, item: pytest.Item, marked: AbstractSet[str]) -> None:
+        if "gate" not in marked:
+            return
         severity = marker_severity(item)
         if severity != "major":
             observe(item, SEVERITY_KIND, severity)

@@ -20,7 +20,7 @@ the verdict left on disk is the provisional hold.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from typing import Any, Final, final
 
 import pytest
@@ -98,11 +98,7 @@ class Gate:
             item.add_marker(mark(hang, func_only=True))
             item.stash[_hang_key] = (hang, seconds)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+    def on_report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         if report.failed:
             limit = timeout_limit(report)
             if limit is not None:
@@ -112,7 +108,6 @@ class Gate:
                     data["hang"] = {"factor": self.settings.hang_factor, "budget": hang[1]}
                 observe(item, KIND, data)
                 own_failure(item, KIND)
-        return report
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
         latest: dict[str, dict[str, Any]] = {}

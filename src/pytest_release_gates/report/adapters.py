@@ -35,7 +35,7 @@ class Reports:
         self.locations: dict[str, tuple[str, int]] = {}
         self.annotate = os.environ.get("GITHUB_ACTIONS") == "true"
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def on_logreport(self, report: pytest.TestReport) -> None:
         if self.annotate and report.when == "call":
             loc = report.location
             if loc and isinstance(loc[1], int):
