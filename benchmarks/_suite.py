@@ -67,12 +67,14 @@ def instructions(cmd: Sequence[str], cwd: Path) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     time_cmd(cmd, cwd)  # untimed: fills the bytecode caches (see ensure_bytecode)
-    proc = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                           *cmd], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONHASHSEED": "0"})
-    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
-    if found is None or proc.returncode not in (0,):
-        raise SystemExit(f"valgrind run failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    proc = subprocess.Popen(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                             "--child-silent-after-fork=yes", *cmd], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    _, err = proc.communicate()
+    # The measured process's own line: a forked helper process of some plugin would report its own.
+    found = re.search(rf"^=={proc.pid}== I\s+refs:\s+([\d,]+)", err, re.MULTILINE)
+    if found is None or proc.returncode != 0:
+        raise SystemExit(f"valgrind run failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
     return int(found.group(1).replace(",", ""))
 
 

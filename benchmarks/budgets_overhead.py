@@ -7,7 +7,9 @@
    ``--release-gate``).
 
 Every configuration runs as its own ``pytest`` subprocess (clean memory, clean plugin state); numbers are medians.
-Run: ``python benchmarks/budgets_overhead.py [--quick]``.
+Run: ``python benchmarks/budgets_overhead.py [--quick]``. ``--instructions`` runs part 3 only, counting each
+configuration's instructions with valgrind instead of timing it: a count does not move when other jobs share the
+machine (see ``spine_overhead.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+from _suite import instructions
 
 PY = sys.executable
 
@@ -200,7 +204,7 @@ def bench_memory(root: Path, n: int, reps: int) -> None:
 # ----------------------------------------------------------------------------- 3. suite cost
 
 
-def bench_suite(root: Path, tests: int, reps: int) -> None:
+def bench_suite(root: Path, tests: int, reps: int, count: bool = False) -> None:
     per_file = 100
     files_plain: dict[str, str] = {}
     files_budget: dict[str, str] = {}
@@ -216,6 +220,18 @@ def bench_suite(root: Path, tests: int, reps: int) -> None:
                ("without, no:timeout", plain, ("-p", "no:timeout")), ("with, no:timeout", marked, ("-p", "no:timeout"))]
     walls: dict[str, list[float]] = {c[0]: [] for c in configs}
     cpus: dict[str, list[float]] = {c[0]: [] for c in configs}
+    if count:
+        counted = {label: instructions([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                                        "--release-gate", *extra], folder) for label, folder, extra in configs}
+        print(f"\n3. {tests:,}-test suite, --release-gate, instructions counted by valgrind "
+              "(every test budget(30); one in ten also memory_mb)")
+        for label, n in counted.items():
+            print(f"   {label:20} {n:16,d}")
+        print(f"   cost of budget markers: {counted['with budgets'] / counted['without budgets'] - 1:+.1%} "
+              "(target <= +3%)")
+        print(f"   without pytest-timeout: "
+              f"{counted['with, no:timeout'] / counted['without, no:timeout'] - 1:+.1%}")
+        return
     for folder in (plain, marked):  # warm-up: byte-code caches, so the runs measure pytest, not compile()
         run_pytest(folder, "--release-gate")
     for _ in range(reps):  # interleaved, so drifting load hits every configuration alike
@@ -245,13 +261,18 @@ def bench_suite(root: Path, tests: int, reps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="part 3 only, counting instructions with valgrind instead of timing")
     opts = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}, load average {load:.2f}")
     with tempfile.TemporaryDirectory(prefix="budgets-bench-") as tmp:
         root = Path(tmp)
-        if opts.quick:
+        if opts.instructions:
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # keep bytecode caches, as run_pytest does
+            bench_suite(root, tests=500 if opts.quick else 5000, reps=1, count=True)
+        elif opts.quick:
             bench_perf(root, rounds=1000, reps=5)
             bench_memory(root, n=50_000, reps=3)
             bench_suite(root, tests=500, reps=1)
