@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _suite import instructions
+from _suite import ensure_bytecode, instructions
 
 PY = sys.executable
 
@@ -270,7 +270,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="budgets-bench-") as tmp:
         root = Path(tmp)
         if opts.instructions:
-            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # keep bytecode caches, as run_pytest does
+            ensure_bytecode()  # keep bytecode caches, as run_pytest does for the timed runs
             bench_suite(root, tests=500 if opts.quick else 5000, reps=1, count=True)
         elif opts.quick:
             bench_perf(root, rounds=1000, reps=5)

@@ -1,11 +1,13 @@
 """One pytest hookimpl per test phase for all built-in gates.
 
 pluggy calls every hookimpl of a hook in turn, and a ``wrapper=True``
-hookimpl costs a generator and a ``StopIteration`` on every call. Counted in
-instructions (``benchmarks/spine_overhead.py --instructions``), nine
-built-in hookimpls per phase cost about as much as the gates' own per-test
-work. So a built-in gate implements plain methods, and :class:`PerTest`
-calls them in a fixed order:
+hookimpl costs a generator and a ``StopIteration`` on every call. The
+built-in gates had ten per-test hookimpls (four at setup, three on each
+phase's report, two of them wrappers, three where reports are logged);
+counted in instructions (``benchmarks/spine_overhead.py --instructions``),
+replacing them with these three saved about a quarter of the plugin's
+per-test cost. So a built-in gate implements plain methods, and
+:class:`PerTest` calls them in a fixed order:
 
 ``on_setup(item, marked)``
     before pytest's own setup (the hookimpl is ``tryfirst``), with the names
