@@ -358,6 +358,49 @@ def test_memory_is_measured_only_for_tests_with_a_memory_budget(pytester: pytest
     assert (pytester.path / "trackers.txt").read_text() == "1"
 
 
+@pytest.mark.parametrize("xdist", [False, True])
+def test_memory_bracket_joins_at_the_first_memory_budget(pytester: pytest.Pytester, run_gate: RunGate,
+                                                         xdist: bool) -> None:
+    """The call wrapper is registered only once a test with a memory budget (here from config) sets up."""
+    pytester.makepyprojecttoml("""
+        [tool.release_gates.budgets]
+        "test_m.py::test_mem" = {memory_mb = 50}
+    """)
+    pytester.makeconftest("""
+        def pytest_sessionfinish(session):
+            name = "worker" if hasattr(session.config, "workerinput") else "main"
+            registered = session.config.pluginmanager.has_plugin("release-gates-budget-memory")
+            (session.config.rootpath / f"bracket-{name}.txt").write_text(str(registered))
+    """)
+    pytester.makepyfile(test_m="""
+        import pytest
+
+        def test_plain():
+            pass
+
+        @pytest.mark.budget(30)
+        def test_time():
+            pass
+
+        def test_mem():
+            data = bytearray(100 * 2**20)
+            assert data
+    """)
+    xargs = ("-n", "1") if xdist else ()  # one worker: it runs test_mem after the others, in file order
+    run = run_gate(*xargs)
+    gate = _gate(run, "test_m.py::test_mem", "memory_mb")
+    assert gate["status"] == "fail" and 90 <= gate["value"] <= 110, gate
+    where = "worker" if xdist else "main"
+    assert (pytester.path / f"bracket-{where}.txt").read_text() == "True"
+    pytester.makepyprojecttoml("""
+        [tool.release_gates.budgets]
+        "test_m.py::test_mem" = {seconds = 30}
+    """)
+    without = run_gate(*xargs)
+    assert without.level == "deploy", without.stdout
+    assert (pytester.path / f"bracket-{where}.txt").read_text() == "False"
+
+
 # ------------------------------------------------------------------ percentiles
 
 
@@ -417,6 +460,31 @@ def test_benchmark_percentiles_from_pytest_benchmark(pytester: pytest.Pytester, 
     rows = {r["key"]: r for r in json.loads((pytester.path / "metrics.json").read_text())}
     fast = rows["test_b.py::test_fast::benchmark"]
     assert (fast["n"], fast["sampled"], fast["source"]) == (50, True, "benchmark")
+
+
+def test_budgets_under_pytest_rerunfailures(pytester: pytest.Pytester, run_gate: RunGate,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --reruns, reports are logged after teardown: the benchmark's rounds are read before, and a
+    budget overrun (applied where reports are logged) is a failure that is not rerun."""
+    pytest.importorskip("pytest_rerunfailures")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    pytester.makepyfile(test_b=BENCH + """
+    import time
+
+    @pytest.mark.budget(0.05)
+    def test_over_time():
+        time.sleep(0.2)
+    """)
+    run = run_gate("--reruns", "1", "-rfR")
+    for p in ("p50", "p95", "p99"):
+        gate = _gate(run, "test_b.py::test_fast::benchmark", p)
+        assert gate["status"] == "pass" and gate["value"] < 10, gate
+    assert _gate(run, "test_b.py::test_slow::benchmark", "p95")["status"] == "fail"
+    assert _gate(run, "test_b.py::test_over_time", "seconds")["status"] == "fail"
+    assert run.level == "hold"
+    run.result.stdout.fnmatch_lines(["FAILED test_b.py::test_over_time - call took *, budget 0.050 s"])
+    assert run.result.parseoutcomes().get("rerun", 0) == 0, run.stdout
+    assert run.verdict["tests"]["failed"] == 2
 
 
 @pytest.mark.parametrize("flag", ["--benchmark-disable", "--benchmark-skip"])

@@ -98,7 +98,7 @@ class Gate:
             item.add_marker(mark(hang, func_only=True))
             item.stash[_hang_key] = (hang, seconds)
 
-    def on_report(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    def on_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
         if report.failed:
             limit = timeout_limit(report)
             if limit is not None:
