@@ -52,6 +52,8 @@ def main() -> None:
     make_trivial_suite(small, n // 5)
     base = [*PYTEST, "-p", "no:benchmark", "-p", "no:memray", "-p", "no:cov", "-p", "no:timeout", "-p", "no:xdist"]
     variants: list[tuple[str, list[str], dict[str, str]]] = [("plain", ["-p", "no:release_gates"], {})]
+    if not specs or any("=" not in spec for spec in specs):
+        raise SystemExit("usage: spine_overhead_side_by_side.py [--strip] NAME=VALUE ... (see the docstring)")
     for spec in specs:
         name, value = spec.split("=", 1)
         if strip:
