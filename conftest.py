@@ -20,6 +20,22 @@ def _isolated_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+#: A test module timing a function with ``perf`` as metric ``squares``; env ``F`` scales its work.
+PERF_SQUARES = """
+import os
+F = float(os.environ.get("F", "1"))
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+def test_perf(perf):
+    perf.measure(work, int(20000 * F), rounds=30, warmup=2, name="squares")
+"""
+
+
 class GateRun:
     """A finished ``pytest --release-gate`` run inside pytester, with its verdict file."""
 

@@ -15,8 +15,9 @@ ratio of medians AND Mann-Whitney U at p < 0.002) and by
 pytest-benchmark's ``median:20%`` check class applied to the same medians.
 This isolates the rule: on the same samples ours can only flag a subset.
 
-**Part 2, real runs end to end** (``--part e2e``; about 75 s a trial with all
-four modes on a noisy machine, so 30 trials take about 40 minutes). A
+**Part 2, real runs end to end** (``--part e2e``; about 100 s a trial with all
+five modes on a noisy machine, so 30 trials take about 50 minutes; 80 s with
+``--modes baseline baseline-raw pytest-benchmark``). A
 scratch git repository holds the workloads as its code under test, with a
 commit per condition (``base``; ``same``: no change; ``x1.2``, ``x1.5``,
 ``x2``). At ``base``, the committed baseline (``--gate-update-baseline``)
@@ -27,7 +28,11 @@ trials, each running every mode on every condition (interleaved, so the
 machine's drift lands on all alike), as a user would run them:
 
 * committed baseline: ``pytest --release-gate`` (perf.measure, 100 rounds,
-  spread over ``perf_spread_seconds``, 1 s by default);
+  spread over ``perf_spread_seconds``, 1 s by default, calibrated for machine
+  speed as ``perf_calibration`` is by default);
+* committed baseline, uncalibrated (``baseline-raw``): the same tests in a
+  project of their own beside it with ``perf_calibration = false``, against
+  their own baseline file recorded the same way;
 * committed baseline, back to back: the same tests with the 100 rounds run
   back to back, as ``perf_spread_seconds = 0`` measures (``baseline-b2b``; a ``budget(seconds=...)``
   far above the test's time turns spreading off, as the README documents),
@@ -76,6 +81,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from pytest_release_gates import baseline as baseline_mod  # noqa: E402
+from pytest_release_gates.calibration import Calibration  # noqa: E402
 from pytest_release_gates.gates.regression import REGRESSED, compare, make_entry  # noqa: E402
 from pytest_release_gates.metrics import Metric  # noqa: E402
 from pytest_release_gates.significance import ALPHA  # noqa: E402
@@ -178,12 +184,17 @@ def inject(func: Callable[[int], Any], factor: float) -> Callable[[], Any]:
 SPREAD = 1.0  # part 1: seconds to spread each measurement over (perf_spread_seconds); --spread
 
 
-def measure(call: Callable[[], Any], rounds: int, warmup: int = 5) -> list[float]:
-    """Seconds per call, as ``perf.measure`` takes them under --release-gate (its own loop when available)."""
+def measure(call: Callable[[], Any], rounds: int, warmup: int = 5) -> tuple[list[float], list[float], Any]:
+    """(raw seconds per call, the tracked metric's samples, its calibration), as ``perf.measure`` takes
+    them under --release-gate (its own loop and calibration when available)."""
     try:
+        from pytest_release_gates.calibration import Recorder
         from pytest_release_gates.perf import _run  # the plugin's timing loop
 
-        return [float(x) for x in _run(call, (), {}, rounds, warmup, span=SPREAD)]
+        rec = Recorder()
+        raw = [float(x) for x in _run(call, (), {}, rounds, warmup, span=SPREAD, calibrate=rec)]
+        adjusted, cal = rec.result(raw) or (raw, None)
+        return raw, adjusted, cal
     except (ImportError, TypeError):
         pass
     for _ in range(warmup):
@@ -200,11 +211,11 @@ def measure(call: Callable[[], Any], rounds: int, warmup: int = 5) -> list[float
     finally:
         if was:
             gc.enable()
-    return out
+    return out, out, None
 
 
-def ours(samples: Sequence[float], entry: dict[str, Any]) -> bool:
-    return compare(samples, True, False, entry, TOLERANCE, ROLLBACK).outcome == REGRESSED
+def ours(samples: Sequence[float], entry: dict[str, Any], cal: Any) -> bool:
+    return compare(samples, True, False, entry, TOLERANCE, ROLLBACK, cal).outcome == REGRESSED
 
 
 def pytest_benchmark_rule() -> Callable[[Sequence[float], Sequence[float]], bool]:
@@ -237,16 +248,17 @@ def accuracy(n: int, rounds: int) -> dict[str, dict[float, list[int]]]:
     base_samples: dict[str, list[float]] = {}
     entries: dict[str, dict[str, Any]] = {}
     for name, (_kind, func) in WORKLOADS.items():
-        samples = measure(inject(func, 1.0), rounds)
-        base_samples[name] = samples
-        entries[name] = make_entry(Metric("bench.py::test", name, tuple(samples), sampled=True, source="perf"), "m")
+        raw, adjusted, cal = measure(inject(func, 1.0), rounds)
+        base_samples[name] = raw
+        entries[name] = make_entry(Metric("bench.py::test", name, tuple(adjusted), sampled=True, source="perf",
+                                          calibration=cal), "m")
     counts = {name: {f: [0, 0] for f in FACTORS} for name in WORKLOADS}
     for _ in range(n):
         for factor in FACTORS:
             for name, (_kind, func) in WORKLOADS.items():
-                samples = measure(inject(func, factor), rounds)
-                counts[name][factor][0] += ours(samples, entries[name])
-                counts[name][factor][1] += theirs(samples, base_samples[name])
+                raw, adjusted, cal = measure(inject(func, factor), rounds)
+                counts[name][factor][0] += ours(adjusted, entries[name], cal)
+                counts[name][factor][1] += theirs(raw, base_samples[name])
     return counts
 
 
@@ -267,6 +279,7 @@ def load_and_compare_1000(rounds: int = 100) -> tuple[float, int]:
                 base,
                 sampled=True,
                 source="perf",
+                calibration=Calibration(4e-5, 0.98),  # as perf.measure records under --release-gate
             )
             sec[m.key] = make_entry(m, "abcdef123456")
             current[m.key] = [center * rng.lognormvariate(0.05, 0.08) for _ in range(rounds)]
@@ -279,7 +292,8 @@ def load_and_compare_1000(rounds: int = 100) -> tuple[float, int]:
             section = loaded.get("regression")
             flagged = 0
             for key, samples in current.items():
-                flagged += compare(samples, True, False, section[key], TOLERANCE, ROLLBACK).outcome == REGRESSED
+                flagged += compare(samples, True, False, section[key], TOLERANCE, ROLLBACK,
+                                   Calibration(4.4e-5, 0.97)).outcome == REGRESSED
             times.append(time.perf_counter() - t0)
         return statistics.median(times) * 1000, size
 
@@ -319,7 +333,12 @@ def table(
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
 E2E_TOLERANCES = (0.2, 0.1)
-ALL_MODES = ("baseline", "baseline-b2b", "A/B", "pytest-benchmark")
+ALL_MODES = ("baseline", "baseline-raw", "baseline-b2b", "A/B", "pytest-benchmark")
+#: The uncalibrated mode's own project (``perf_calibration = false``), beside the main one.
+RAW_PROJECT = (
+    '[project]\nname = "benchpkg-raw"\nversion = "1.0"\n\n[tool.pytest.ini_options]\npythonpath = ["../src"]\n\n'
+    "[tool.release_gates]\nperf_calibration = false\n"
+)
 B2B_BASELINE = "b2b.baseline.json"
 MODES: tuple[str, ...] = ALL_MODES  # --modes narrows it
 CONDITIONS = {"same": 1.0, "x1.2": 1.2, "x1.5": 1.5, "x2": 2.0}
@@ -387,6 +406,7 @@ def make_repo(root: Path, env: dict[str, str]) -> dict[str, str]:
     (root / "src" / "benchpkg").mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "tests_b2b").mkdir()
+    (root / "raw").mkdir()
     (root / "bench").mkdir()
     (root / "pyproject.toml").write_text(
         '[project]\nname = "benchpkg"\nversion = "1.0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n\n'
@@ -395,10 +415,14 @@ def make_repo(root: Path, env: dict[str, str]) -> dict[str, str]:
     (root / ".gitignore").write_text(".release-gates/\n__pycache__/\n.benchmarks/\n*.json.tmp\ntrial.json\n")
     (root / "tests" / "test_perf.py").write_text(perf_tests(E2E_ROUNDS))
     (root / "tests_b2b" / "test_perf_b2b.py").write_text(b2b_tests(E2E_ROUNDS))
+    (root / "raw" / "pyproject.toml").write_text(RAW_PROJECT)
+    (root / "raw" / "test_perf_raw.py").write_text(perf_tests(E2E_ROUNDS))
     (root / "bench" / "test_bench.py").write_text(BENCH_TESTS)
     (root / "src" / "benchpkg" / "__init__.py").write_text(package(BASE_REPS))
     git(root, "init", "-q")
     pytest_run(root, ["--release-gate", "--gate-update-baseline", "tests"], env)  # the committed baseline
+    if "baseline-raw" in MODES:
+        pytest_run(root / "raw", ["--release-gate", "--gate-update-baseline"], env)
     if "baseline-b2b" in MODES:
         pytest_run(root, ["--release-gate", "--gate-update-baseline", f"--gate-baseline={B2B_BASELINE}",
                           "tests_b2b"], env)
@@ -449,6 +473,9 @@ def e2e_study(n: int, root: Path, commits: dict[str, str], env: dict[str, str]) 
             if "baseline" in MODES or "A/B" in MODES:  # the A/B's wall time is compared with this run's
                 times["baseline"].append(pytest_run(root, ["--release-gate", "tests"], env))
                 decided["baseline"] = json.loads(verdict_path.read_text())
+            if "baseline-raw" in MODES:
+                times["baseline-raw"].append(pytest_run(root / "raw", ["--release-gate"], env))
+                decided["baseline-raw"] = json.loads((root / "raw" / verdict_path.relative_to(root)).read_text())
             if "baseline-b2b" in MODES:
                 times["baseline-b2b"].append(pytest_run(root, ["--release-gate", f"--gate-baseline={B2B_BASELINE}",
                                                                "tests_b2b"], env))
@@ -596,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="part 1: also run with these few rounds per measurement, totals only (default: 10 5)",
     )
     ap.add_argument("--modes", nargs="+", choices=ALL_MODES, default=None,
-                    help="part 2: which modes to run (default: all four)")
+                    help="part 2: which modes to run (default: all five)")
     ap.add_argument("--e2e-rounds", type=_positive, default=None, metavar="N",
                     help="part 2: perf.measure rounds in the committed-baseline and A/B tests (default 100; "
                     "pytest-benchmark samples each benchmark for about 1 s, so N with N calls taking ~1 s "

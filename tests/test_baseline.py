@@ -121,6 +121,9 @@ def test_older_schema_migrates_on_read(tmp_path: Path, monkeypatch: pytest.Monke
         ({"median": 1, "direction": "up"}, r"'direction' must be 'lower' or 'higher'"),
         ({"median": 1, "expires": "next week"}, r"'expires' must be a date \(YYYY-MM-DD\)"),
         ({"median": 1, "count": 0}, r"'count' must be a whole number"),
+        ({"median": 1, "reference": 4e-05}, r"'reference' must be \{\"id\": <string>, \"seconds\": <positive nu"),
+        ({"median": 1, "reference": {"id": "loop-index/1", "seconds": 0}}, r"'reference' must be"),
+        ({"median": 1, "reference": {"seconds": 4e-05}}, r"'reference' must be"),
         ("fast", r"must be an object"),
     ],
 )

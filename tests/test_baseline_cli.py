@@ -75,6 +75,22 @@ def test_diff_exit_1_when_something_got_worse(tmp_path: Path, capsys: pytest.Cap
     assert main(["baseline", "diff", "--tolerance", "2.5", str(new), str(old)]) == 0
 
 
+def test_diff_of_calibrated_entries_scales_by_machine_speed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1 s -> 1.5 s recorded while the reference took 1.5x as long: the same speed, not worse."""
+    a, b = doc(t__a=1.0, t__c=1.0), doc(t__a=1.5, t__c=3.0)
+    for d, seconds in ((a, 4e-05), (b, 6e-05)):
+        for e in d["regression"].values():
+            e["reference"] = {"id": "loop-index/1", "seconds": seconds}
+    old, new = put(tmp_path / "old.json", a), put(tmp_path / "new.json", b)
+    assert main(["baseline", "diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "t::a: 1 s -> 1.5 s (1.00x); calibrated: the machine's reference took 1.50x the old time" in out
+    assert "t::c: 1 s -> 3 s (2.00x)  WORSE; calibrated" in out
+    assert "1 worse" in out
+
+
 def test_diff_coverage_drop_and_accepted_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = doc(t__a=1.0)
     b = doc(t__a=1.0)

@@ -225,14 +225,15 @@ def test_rounds_are_spread_under_release_gate(pytester: pytest.Pytester, run_gat
     run = run_gate("-p", "no:benchmark")
     run.result.assert_outcomes(passed=5)
     rows = _spread_rows(pytester)
-    # 10 bursts of one round, the last starting 0.27 s after the first; one untimed call after each pause.
+    # 10 bursts of one round, the last starting 0.27 s after the first; one untimed call after each pause,
+    # and one after the first burst's calibration reference.
     assert rows["fast"]["took"] >= 0.27 and rows["fast"]["rounds"] == 10
-    assert 5 + 10 < rows["fast"]["calls"] <= 5 + 10 + 9
+    assert 5 + 10 + 1 < rows["fast"]["calls"] <= 5 + 10 + 1 + 9
     assert rows["fast"]["median"] < 0.01  # the pauses are not in the samples
     assert rows["no_warmup"]["took"] >= 0.27 and rows["no_warmup"]["calls"] == 10  # warmup=0: no untimed call
-    assert rows["slow"]["calls"] == 5 + 10  # always late: never paused, nothing extra
+    assert rows["slow"]["calls"] == 5 + 10 + 1  # always late: never paused, one call after the first reference
     for gated in ("budgeted", "marked"):  # the test's own wall time is gated: back to back
-        assert rows[gated]["took"] < 0.2 and rows[gated]["calls"] == 15, gated
+        assert rows[gated]["took"] < 0.2 and rows[gated]["calls"] == 16, gated
     assert rows["fast"]["took"] > 1.3 * rows["budgeted"]["took"]
 
 
@@ -246,8 +247,9 @@ def test_rounds_back_to_back(pytester: pytest.Pytester, run_gate: RunGate, how: 
     run = run_gate("-p", "no:benchmark", "-k", "fast or slow", gate=how != "plain pytest")
     run.result.assert_outcomes(passed=3, deselected=2)
     rows = _spread_rows(pytester)
-    assert rows["fast"]["took"] < 0.2 and rows["fast"]["calls"] == 15
-    assert rows["no_warmup"]["calls"] == 10 and rows["slow"]["calls"] == 15
+    extra = 0 if how == "plain pytest" else 1  # --release-gate: one untimed call after the reference
+    assert rows["fast"]["took"] < 0.2 and rows["fast"]["calls"] == 15 + extra
+    assert rows["no_warmup"]["calls"] == 10 and rows["slow"]["calls"] == 15 + extra
 
 
 def test_spread_stays_within_a_tenth_of_a_pytest_timeout(pytester: pytest.Pytester, run_gate: RunGate) -> None:
@@ -335,3 +337,23 @@ def test_every_round_is_timed_exactly_once(rounds: int, warmup: int, span: float
     assert len(samples) == rounds and all(s > 0 for s in samples)  # no round left untimed (0)
     pauses = len(calls) - warmup - rounds  # one untimed call after each pause, only when warming up
     assert 0 <= pauses <= (min(rounds, perf.MAX_BURSTS) - 1 if span and warmup else 0)
+
+
+@given(st.integers(min_value=1, max_value=400), st.integers(min_value=0, max_value=3),
+       st.sampled_from([0.0, 0.002]))
+@settings(max_examples=60, deadline=None)
+def test_calibrated_runs_give_every_round_its_burst_reference(rounds: int, warmup: int, span: float) -> None:
+    from pytest_release_gates import calibration, perf
+
+    calls: list[int] = []
+    rec = calibration.Recorder()
+    samples = perf._run(lambda: calls.append(1), (), {}, rounds, warmup, span=span, calibrate=rec)
+    assert len(samples) == rounds and all(s > 0 for s in samples)
+    assert len(rec.references) == rounds and all(r > 0 for r in rec.references)
+    bursts = min(rounds, perf.MAX_BURSTS) if span else 1
+    assert len(set(rec.references)) <= bursts  # one reference per burst, shared by its rounds
+    assert abs(rec.wall_ns - sum(round(s * 1e9) for s in samples)) <= rounds  # the timed rounds' wall time
+    extra = len(calls) - warmup - rounds  # after each pause, and after the first burst's reference
+    assert 0 <= extra <= (bursts if warmup else 0)
+    result = rec.result(samples)
+    assert result is not None and len(result[0]) == rounds and 0 <= result[1].cpu <= 1

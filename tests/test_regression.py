@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GateRun
+from conftest import PERF_SQUARES, GateRun
 
 RunGate = Callable[..., GateRun]
 BASELINE = "release-gates.baseline.json"
@@ -371,19 +371,7 @@ def test_without_release_gate_nothing_is_written(project: pytest.Pytester, run_g
     assert not (project.path / BASELINE).exists()
 
 
-PERF = """
-import os
-F = float(os.environ.get("F", "1"))
-
-def work(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-def test_perf(perf):
-    perf.measure(work, int(20000 * F), rounds=30, warmup=2, name="squares")
-"""
+PERF = PERF_SQUARES
 
 
 def test_perf_samples_regress_only_when_significant(

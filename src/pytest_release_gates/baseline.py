@@ -424,6 +424,20 @@ def validate_regression(path: Path, section: dict[str, Any]) -> None:
         for k in ("machine", "unit", "source"):
             if k in entry and not isinstance(entry[k], str):
                 raise UsageError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
+        if "reference" in entry:
+            ref = entry["reference"]
+            ok = (
+                isinstance(ref, dict)
+                and isinstance(ref.get("id"), str)
+                and _is_number(ref.get("seconds"))
+                and ref["seconds"] > 0
+                and (_is_number(ref.get("cpu", 0)) and 0 <= ref.get("cpu", 0) <= 1)
+            )
+            if not ok:
+                raise UsageError(
+                    f"{where}: 'reference' must be {{\"id\": <string>, \"seconds\": <positive number>, "
+                    f"\"cpu\": <0 to 1>}}, got {ref!r}"
+                )
         debt_of(entry, where=where)
 
 

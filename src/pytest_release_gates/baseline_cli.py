@@ -2,7 +2,8 @@
 
 ``show`` prints a readable table of one file; ``diff OLD NEW`` says what
 changed between two versions of it (for a pull-request comment) and exits 1
-when something got worse: a metric's median moved in its worse direction,
+when something got worse: a metric's median moved in its worse direction
+(for calibrated ``perf`` entries, after scaling by the machine's speed),
 coverage dropped, or a new error type or finding was accepted. Bad input is
 one line and exit status 2.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import baseline as baseline_mod
+from . import calibration
 from .model import UsageError
 
 DEFAULT_FILE: Final = "release-gates.baseline.json"
@@ -198,8 +200,16 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
         assert ea is not None and eb is not None
         unit = str(eb.get("unit", "s"))
         hib = eb.get("direction", "lower") == "higher"
-        ratio = worse_ratio(float(eb["median"]), float(ea["median"]), hib)
+        ref = eb.get("reference")
+        then = calibration.Calibration.from_data(
+            {"reference": ref.get("seconds"), "cpu": ref.get("cpu", 1.0)} if isinstance(ref, Mapping) else None
+        )
+        scaled = calibration.scaling(then, ea) if ref and ref.get("id") == calibration.REFERENCE_ID else None
+        ratio = worse_ratio(float(eb["median"]), float(ea["median"]) * (scaled.factor if scaled else 1.0), hib)
         notes = []
+        if scaled is not None and abs(scaled.factor - 1) > 0.005:
+            notes.append(f"calibrated: the machine's reference took {scaled.speed:.2f}x the old time, "
+                         f"old median scaled {scaled.factor:.2f}x")
         if ea.get("direction") != eb.get("direction"):
             notes.append(f"direction {ea.get('direction', 'lower')} -> {eb.get('direction', 'lower')}")
         for field in baseline_mod.DEBT_KEYS:

@@ -270,6 +270,7 @@ SCHEMA: Final[Mapping[str, Callable[[Any], Any]]] = {
     "warn_fraction": _number(gt=0, le=1),
     "hang_factor": _number(gt=1),
     "perf_spread_seconds": _number(ge=0, le=60),
+    "perf_calibration": _boolean,
     "strict_machine": _boolean,
     "integrity": _table(_INTEGRITY_SCHEMA, IntegritySettings),
     "compare": _table(_COMPARE_SCHEMA, CompareSettings),
@@ -304,6 +305,7 @@ class Settings:
     warn_fraction: float = 0.8
     hang_factor: float = 10.0
     perf_spread_seconds: float = 1.0
+    perf_calibration: bool = True
     strict_machine: bool = False
     integrity: IntegritySettings | None = None
     compare: CompareSettings = CompareSettings()

@@ -16,6 +16,7 @@ from typing import Any, Final, final
 
 import pytest
 
+from .calibration import Calibration
 from .session import GateContext, observe
 
 KIND: Final = "metric"
@@ -34,6 +35,7 @@ class Metric:
     tolerance: float | None = None
     unit: str = "s"
     source: str = ""  # perf, gate_metric, benchmark, duration
+    calibration: Calibration | None = None  # perf.measure under --release-gate: values are adjusted
 
     @property
     def key(self) -> str:
@@ -50,6 +52,7 @@ def observe_metric(
     tolerance: float | None = None,
     unit: str = "s",
     source: str = "",
+    calibration: Calibration | None = None,
 ) -> None:
     vals = [float(v) for v in values]
     if len(vals) > MAX_SAMPLES:
@@ -66,6 +69,7 @@ def observe_metric(
             "tolerance": tolerance,
             "unit": unit,
             "source": source,
+            "calibration": calibration.as_data() if calibration is not None else None,
         },
     )
 
@@ -84,4 +88,5 @@ def collect(context: GateContext) -> Iterator[Metric]:
             tolerance=d.get("tolerance"),
             unit=str(d.get("unit", "s")),
             source=str(d.get("source", "")),
+            calibration=Calibration.from_data(d.get("calibration")),
         )

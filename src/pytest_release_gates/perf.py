@@ -27,6 +27,15 @@ How it measures (the choices pyperf and ``timeit`` make):
   ``--gate-update-baseline``): the A/B's interleaved rounds, in their own
   processes, are what gets compared.
 
+* under ``--release-gate`` each burst also times a fixed *reference* (a
+  short pure-Python loop, ``calibration.time_reference``) before its rounds,
+  and the CPU time of its rounds, unless ``perf_calibration = false``. The
+  tracked metric's samples are then each round's time adjusted to the
+  measurement's median machine speed, and the metric carries the median
+  reference time and the CPU fraction, so the regression gate can compare
+  two measurements taken at different machine speeds (``calibration.py``).
+  Budgets (``p95=`` and the rest) always see the raw times.
+
 Percentiles use linear interpolation between closest ranks (Hyndman & Fan
 type 7: numpy's default and ``statistics.quantiles(method="inclusive")``), so
 ``p50`` equals ``median`` and every percentile lies between ``min`` and ``max``.
@@ -48,7 +57,7 @@ from typing import Any, Final, NoReturn, final
 
 import pytest
 
-from . import metrics
+from . import calibration, metrics
 from .session import SESSION_KEY
 
 #: Limits ``measure`` accepts, in the order they are reported.
@@ -205,11 +214,18 @@ class Perf:
         if any(m.name == name for m in done):
             _fail(item, f"the name {name!r} is measured twice in this test; give each call its own name=")
 
-        samples = _run(func, args, kwargs, rounds, warmup, span=_span(item))
+        state = item.config.stash.get(SESSION_KEY, None)  # only --release-gate keeps data
+        recorder = calibration.Recorder() if state is not None and state.settings.perf_calibration else None
+        samples = _run(func, args, kwargs, rounds, warmup, span=_span(item), calibrate=recorder)
         stats = PerfStats.from_samples(name, samples)
         done.append(Measurement(name, stats, limits))
-        if item.config.stash.get(SESSION_KEY, None) is not None:  # only --release-gate keeps data
-            metrics.observe_metric(item, name, samples, sampled=True, source="perf")
+        if state is not None:
+            calibrated = recorder.result(samples) if recorder is not None else None
+            if calibrated is not None:
+                metrics.observe_metric(item, name, calibrated[0], sampled=True, source="perf",
+                                       calibration=calibrated[1])
+            else:
+                metrics.observe_metric(item, name, samples, sampled=True, source="perf")
         return stats
 
 
@@ -238,7 +254,8 @@ def _span(item: pytest.Item) -> float:
 
 
 def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         rounds: int, warmup: int, span: float = 0.0) -> list[float]:
+         rounds: int, warmup: int, span: float = 0.0,
+         calibrate: calibration.Recorder | None = None) -> list[float]:
     """The timing loop: nothing timed but the call between two clock reads.
 
     With ``span > 0`` the rounds run in ``min(rounds, MAX_BURSTS)`` bursts, burst
@@ -246,12 +263,24 @@ def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     first. A burst that follows a pause starts with one untimed call (caches
     and branch predictors cool while sleeping); a burst that is already late
     runs at once, without it, so slow functions cost nothing extra.
+
+    Given a ``calibrate`` recorder, each burst first times the calibration
+    reference (after a pause, before the untimed call, which warms the caches
+    back up for the function; the first burst gets an untimed call after its
+    reference too), and the recorder receives, per round, its burst's
+    reference time, and the CPU and wall time of all rounds; back to back (one
+    burst), the reference is timed before and after the rounds and every round
+    gets the lower of the two.
     """
     for _ in range(warmup):
         func(*args, **kwargs)
     clock = time.perf_counter_ns
     times = [0] * rounds
     bursts = min(rounds, MAX_BURSTS) if span > 0 else 1
+    refs = [0] * bursts if calibrate is not None else None
+    reference = calibration.time_reference
+    cpu_clock = calibration.cpu_clock
+    cpu = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -259,12 +288,18 @@ def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         step = span * 1e9 / bursts
         for b in range(bursts):
             lo, hi = rounds * b // bursts, rounds * (b + 1) // bursts
+            paused = False
             if b:
                 ahead = start + b * step - clock()
                 if ahead > 0:
                     time.sleep(ahead / 1e9)
-                    if warmup:
-                        func(*args, **kwargs)
+                    paused = True
+            if refs is not None:
+                refs[b] = reference(clock)
+            if warmup and (paused or (refs is not None and not b)):
+                func(*args, **kwargs)
+            if refs is not None:
+                cpu -= cpu_clock()
             if kwargs:
                 for i in range(lo, hi):
                     t0 = clock()
@@ -275,7 +310,16 @@ def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
                     t0 = clock()
                     func(*args)
                     times[i] = clock() - t0
+            if refs is not None:
+                cpu += cpu_clock()
+        if refs is not None and bursts == 1:
+            refs[0] = min(refs[0], reference(clock))
     finally:
         if gc_was_enabled:
             gc.enable()
+    if refs is not None and calibrate is not None:
+        calibrate.references = [refs[b] for b in range(bursts) for _ in range(rounds * b // bursts,
+                                                                              rounds * (b + 1) // bursts)]
+        calibrate.cpu_ns = cpu
+        calibrate.wall_ns = sum(times)
     return [t / 1e9 for t in times]

@@ -12,7 +12,10 @@ Mann-Whitney U test says the difference is real (p < 0.002, as asv); with
 too few samples for the test ever to get there, the ratio alone decides and
 the message says so. At or past ``rollback_ratio``: rollback. Better beyond
 tolerance: a warning that the baseline is stale. Recorded on another
-machine: failures only warn unless ``strict_machine``.
+machine: failures only warn unless ``strict_machine``. ``perf.measure``
+samples carry the time of a calibration reference measured beside them; when
+the entry has one too, the baseline is scaled to the machine's speed now
+before anything is compared (``calibration.py``).
 
 Accepting (``--gate-update-baseline``): metrics of passing tests are
 recorded; a timing still within noise of its entry keeps the entry as it was
@@ -36,7 +39,7 @@ import pytest
 from packaging.version import InvalidVersion, Version
 
 from .. import baseline as baseline_mod
-from .. import metrics
+from .. import calibration, metrics
 from ..config import Settings
 from ..model import REGRESSION, GateResult, Level, Status
 from ..session import GateContext, observe
@@ -54,7 +57,9 @@ SAMPLE_CAP: Final = 40
 #: Relative slack on ratio thresholds, so six-digit rounding of the baseline never decides.
 _EPS: Final = 2e-6
 #: Keys the plugin measures; every other key of an entry (debt, notes) is the user's and survives re-recording.
-MEASURED_KEYS: Final = frozenset({"count", "median", "spread", "samples", "direction", "machine", "unit", "source"})
+MEASURED_KEYS: Final = frozenset(
+    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference"}
+)
 _MAX_LINES: Final = 25
 
 
@@ -87,6 +92,7 @@ class Comparison:
     p: float | None  # None when no significance test was made
     note: str  # how it was decided, for the message ("" when by significance test)
     rollback: bool
+    scaling: calibration.Scaling | None = None  # calibrated: how the baseline was scaled
 
 
 def worse_ratio(current: float, base: float, higher_is_better: bool) -> float:
@@ -112,12 +118,21 @@ def compare(
     entry: Mapping[str, Any],
     tolerance: float,
     rollback_ratio: float,
+    calibrated: calibration.Calibration | None = None,
 ) -> Comparison:
+    """``values`` against ``entry``; ``calibrated``: the calibration measured with them."""
     values = sorted(values)  # once: the median and the rank test both use it (re-sorting sorted data is cheap)
     current = _median_sorted(values)
-    base = float(entry["median"])
-    ratio = worse_ratio(current, base, higher_is_better)
+    recorded = float(entry["median"])
     base_samples: Sequence[float] = entry.get("samples", ())  # validated as numbers on load
+    scaled = calibration.scaling(calibrated, entry)
+    notes = [] if scaled is not None else [calibration.why_not(calibrated, entry)]
+    if scaled is not None:  # the baseline as it would time on the machine as fast as it is now
+        base = recorded * scaled.factor
+        base_samples = [x * scaled.factor for x in base_samples]
+    else:
+        base = recorded
+    ratio = worse_ratio(current, base, higher_is_better)
     p: float | None = None
     note = ""
     if sampled:
@@ -144,7 +159,8 @@ def compare(
         outcome = IMPROVED if significant else OK
     else:
         outcome = OK
-    return Comparison(outcome, ratio, current, base, p, note, rollback and outcome == REGRESSED)
+    note = "; ".join(n for n in (*notes, note) if n)
+    return Comparison(outcome, ratio, current, recorded, p, note, rollback and outcome == REGRESSED, scaled)
 
 
 def _median_sorted(values: Sequence[float]) -> float:
@@ -177,6 +193,10 @@ def fmt_ratio(r: float) -> str:
 
 def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
     bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
+    if c.scaling is not None:
+        sc = c.scaling
+        bits += (f", calibrated: the machine's reference takes {sc.speed:.2f}x its recorded time, "
+                 f"{sc.cpu:.0%} of the time computing, baseline scaled {sc.factor:.2f}x")
     if higher_is_better:
         bits += ", higher is better"
     if c.p is not None:
@@ -239,6 +259,8 @@ def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
     if m.sampled and len(vals) > 1:
         entry["samples"] = thin(vals, SAMPLE_CAP)
         entry["spread"] = statistics.median(abs(v - med) for v in vals)
+    if m.calibration is not None:
+        entry["reference"] = m.calibration.as_entry()
     return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
 
 
@@ -306,11 +328,13 @@ class Gate:
                 section[key] = new
                 added.append(f"added {key}: {fmt_value(new['median'], m.unit)}")
                 continue
-            c = compare(m.values, m.sampled, m.higher_is_better, old, self._tolerance(m), self.settings.rollback_ratio)
+            c = compare(m.values, m.sampled, m.higher_is_better, old, self._tolerance(m),
+                        self.settings.rollback_ratio, m.calibration)
             same_shape = (
                 old.get("direction", "lower") == new["direction"]
                 and bool(old.get("samples")) == bool(new.get("samples"))
                 and old.get("machine", here) == here
+                and (c.scaling is not None) == ("reference" in new)  # calibrate entries that could not be
             )
             if same_shape and (c.outcome in (OK, NOISE) if _noisy(m) else old.get("median") == new["median"]):
                 kept += 1
@@ -323,6 +347,8 @@ class Gate:
             }.get(c.outcome, "re-recorded")
             if old.get("machine", here) != here:
                 why += " (re-recorded on this machine)"
+            elif "reference" in new and "reference" not in old:
+                why += " (now calibrated for machine speed)"
             if debt is not None and c.outcome == IMPROVED:
                 user = {k: v for k, v in user.items() if k not in baseline_mod.DEBT_KEYS}
                 why += f"; accepted debt paid off ({debt.describe()}), removed"
@@ -473,7 +499,7 @@ class Gate:
                 "record it again with --gate-update-baseline",
                 metric=m.name,
             )
-        c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio)
+        c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio, m.calibration)
         desc = _describe(c, m.unit, hib)
         status, level = Status.PASS, Level.HOLD
         if c.outcome == REGRESSED:
@@ -511,6 +537,9 @@ class Gate:
         }
         if c.p is not None:
             extra["p_value"] = baseline_mod.round_float(c.p)
+        if c.scaling is not None:
+            extra["speed_factor"] = baseline_mod.round_float(c.scaling.speed)
+            extra["baseline_scaled"] = baseline_mod.round_float(c.scaling.factor)
         return GateResult(
             REGRESSION,
             key,
