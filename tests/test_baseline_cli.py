@@ -79,7 +79,7 @@ def test_diff_of_calibrated_entries_scales_by_machine_speed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """1 s -> 1.5 s recorded while the reference took 1.5x as long: the same speed, not worse."""
-    a, b = doc(t__a=1.0, t__c=1.0), doc(t__a=1.5, t__c=3.0)
+    a, b = doc(t__a=1.0, t__c=1.0, t__d=1.0), doc(t__a=1.5, t__c=3.0, t__d=1.0)
     for d, seconds in ((a, 4e-05), (b, 6e-05)):
         for e in d["regression"].values():
             e["reference"] = {"id": "loop-index/1", "seconds": seconds}
@@ -88,7 +88,10 @@ def test_diff_of_calibrated_entries_scales_by_machine_speed(
     out = capsys.readouterr().out
     assert "t::a: 1 s -> 1.5 s (1.00x); calibrated: the machine's reference took 1.50x the old time" in out
     assert "t::c: 1 s -> 3 s (2.00x)  WORSE; calibrated" in out
+    assert "t::d: 1 s -> 1 s (0.67x)  better; calibrated" in out  # as fast on a slower machine
     assert "1 worse" in out
+    assert main(["baseline", "diff", str(new), str(old)]) == 1
+    assert "t::d: 1 s -> 1 s (1.50x)  WORSE; calibrated" in capsys.readouterr().out
 
 
 def test_diff_coverage_drop_and_accepted_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

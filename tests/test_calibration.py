@@ -73,7 +73,7 @@ def test_entry_records_the_reference_and_the_verdict_the_speed_factor(
     assert 1e-6 < entry["reference"]["seconds"] < 1e-2  # tens of microseconds on any machine
     r = run_gate()
     g = gate(r)
-    assert g["status"] == "pass", g
+    assert g["status"] in ("pass", "warn"), g  # never a regression; "stale" is possible on a noisy machine
     assert 1 / 3 <= g["speed_factor"] <= 3 and "calibrated: the machine's reference takes" in g["message"]
 
 
@@ -84,7 +84,7 @@ def test_a_baseline_from_a_faster_moment_is_not_a_regression(pytester: pytest.Py
     run_gate("--gate-update-baseline")
     as_if_recorded_faster(pytester, 2.0)
     g = gate(run_gate())
-    assert g["status"] == "pass" and "speed_factor" in g, g
+    assert g["status"] in ("pass", "warn") and "speed_factor" in g, g
     # Not pinned to 2.0: the machine's own speed moves between two runs (up to 1.8x seen on a shared VM),
     # and calibration follows that too.
 
@@ -119,16 +119,15 @@ def test_a_real_slowdown_is_caught_through_calibration(
 
 def test_a_speed_factor_beyond_bounds_is_not_trusted(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     """A reference 10x off says something other than the machine's speed changed: raw times decide (fail
-    closed), and the message says why."""
+    closed), and the message says why. Here everything was recorded 10x faster: calibrated, that would be
+    the same speed; compared raw, it is a rollback."""
     project(pytester)
     run_gate("--gate-update-baseline")
-    doc = read(pytester)
-    doc["regression"][KEY]["reference"]["seconds"] /= 10
-    write(pytester, doc)
+    as_if_recorded_faster(pytester, 10.0)
     g = gate(run_gate())
     assert "speed_factor" not in g
     assert "calibration not trusted, raw times compared" in g["message"], g
-    assert g["status"] in ("pass", "warn"), g  # raw times of the same code: never a regression
+    assert g["status"] == "fail" and g["level"] == "rollback", g
 
 
 def test_an_uncalibrated_entry_gains_a_reference_when_accepted(
@@ -168,7 +167,7 @@ def test_calibrated_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) ->
         "test_q.py::test_other::squares": calibration.REFERENCE_ID,
     }
     g = gate(run_gate("-n", "2"))
-    assert "speed_factor" in g and g["status"] == "pass", g
+    assert "speed_factor" in g and g["status"] in ("pass", "warn"), g
 
 
 def test_perf_calibration_must_be_a_boolean(pytester: pytest.Pytester, run_gate: RunGate) -> None:
@@ -198,7 +197,7 @@ def test_code_that_waits_is_not_scaled_by_the_machine_speed(pytester: pytest.Pyt
     doc["regression"][KEY]["reference"]["seconds"] /= 2.5  # the machine, not the sleep, was faster
     write(pytester, doc)
     g = gate(run_gate())
-    assert g["status"] == "pass" and g["baseline_scaled"] < 1.3 and "speed_factor" in g, g
+    assert g["status"] in ("pass", "warn") and g["baseline_scaled"] < 1.3 and "speed_factor" in g, g
 
 
 def test_budgets_see_raw_times(pytester: pytest.Pytester, run_gate: RunGate) -> None:

@@ -200,14 +200,17 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
         assert ea is not None and eb is not None
         unit = str(eb.get("unit", "s"))
         hib = eb.get("direction", "lower") == "higher"
-        ref = eb.get("reference")
-        then = calibration.Calibration.from_data(
-            {"reference": ref.get("seconds"), "cpu": ref.get("cpu", 1.0)} if isinstance(ref, Mapping) else None
+        ref = eb.get("reference")  # validated on load: a dict when present
+        then = (
+            calibration.Calibration.from_data({"reference": ref["seconds"], "cpu": ref.get("cpu", 1.0)})
+            if isinstance(ref, Mapping) and ref.get("id") == calibration.REFERENCE_ID
+            else None
         )
-        scaled = calibration.scaling(then, ea) if ref and ref.get("id") == calibration.REFERENCE_ID else None
-        ratio = worse_ratio(float(eb["median"]), float(ea["median"]) * (scaled.factor if scaled else 1.0), hib)
+        scaled = calibration.scaling(then, ea)
+        factor = scaled.factor if scaled is not None and abs(scaled.factor - 1) > 0.005 else 1.0
+        ratio = worse_ratio(float(eb["median"]), float(ea["median"]) * factor, hib)
         notes = []
-        if scaled is not None and abs(scaled.factor - 1) > 0.005:
+        if scaled is not None and factor != 1.0:
             notes.append(f"calibrated: the machine's reference took {scaled.speed:.2f}x the old time, "
                          f"old median scaled {scaled.factor:.2f}x")
         if ea.get("direction") != eb.get("direction"):
@@ -215,7 +218,7 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
         for field in baseline_mod.DEBT_KEYS:
             if ea.get(field) != eb.get(field):
                 notes.append(f"{field} {ea.get(field)!r} -> {eb.get(field)!r}")
-        if ea["median"] != eb["median"]:
+        if ea["median"] != eb["median"] or factor != 1.0:  # the same median at another speed moved too
             tag = ""
             if ratio > (1 + tolerance) * (1 + 1e-9):
                 tag = "  WORSE"
