@@ -12,8 +12,10 @@ baseline is recorded once, exactly as ``--gate-update-baseline`` writes it
 (``make_entry``); then, N times over, each condition is measured afresh and
 the same sample set is judged by our rule (``gates.regression.compare``:
 ratio of medians AND Mann-Whitney U at p < 0.002) and by
-pytest-benchmark's ``median:20%`` check class applied to the same medians.
-This isolates the rule: on the same samples ours can only flag a subset.
+pytest-benchmark's ``median:20%`` check class applied to the same medians
+(of the raw samples; ours gets the calibrated ones and the calibration, as
+``perf.measure`` records them). This isolates the rule: without calibration,
+on the same samples ours can only flag a subset.
 
 **Part 2, real runs end to end** (``--part e2e``; about 100 s a trial with all
 five modes on a noisy machine, so 30 trials take about 50 minutes; 80 s with
