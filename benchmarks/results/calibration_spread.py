@@ -36,7 +36,7 @@ def main(minutes: float) -> None:
     names = list(ra.WORKLOADS)
     rows: dict[str, list[tuple[float, ...]]] = {n: [] for n in names}  # (time, raw, adjusted, reference, cpu)
     end = time.time() + minutes * 60
-    while time.time() < end:
+    while time.time() < end or len(rows[names[-1]]) < 2:  # a spread needs two measurements
         for n in names:
             call = ra.inject(ra.WORKLOADS[n][1], 1.0)
             rec = Recorder()
@@ -63,4 +63,11 @@ def main(minutes: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 6.0)
+    try:
+        minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+        if not 0 < minutes <= 600 or len(sys.argv) > 2:
+            raise ValueError
+    except ValueError:
+        raise SystemExit("usage: python benchmarks/results/calibration_spread.py [MINUTES]  "
+                         "(a number, 0 < MINUTES <= 600)") from None
+    main(minutes)

@@ -200,13 +200,7 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
         assert ea is not None and eb is not None
         unit = str(eb.get("unit", "s"))
         hib = eb.get("direction", "lower") == "higher"
-        ref = eb.get("reference")  # validated on load: a dict when present
-        then = (
-            calibration.Calibration.from_data({"reference": ref["seconds"], "cpu": ref.get("cpu", 1.0)})
-            if isinstance(ref, Mapping) and ref.get("id") == calibration.REFERENCE_ID
-            else None
-        )
-        scaled = calibration.scaling(then, ea)
+        scaled = calibration.scaling(calibration.Calibration.from_entry(eb), ea)
         factor = scaled.factor if scaled is not None and abs(scaled.factor - 1) > 0.005 else 1.0
         ratio = worse_ratio(float(eb["median"]), float(ea["median"]) * factor, hib)
         notes = []

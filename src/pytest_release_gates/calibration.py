@@ -47,7 +47,7 @@ MAX_SPEED_FACTOR: Final = 3.0
 cpu_clock: Final = time.thread_time_ns
 
 _TABLE: Final = list(range(4096))
-_ORDER: Final = [(k * 1031) & 4095 for k in range(1000)]  # 1031 is odd: a permutation walk of the table
+_ORDER: Final = [(k * 1031) & 4095 for k in range(1000)]  # 1031 is odd: 1,000 distinct slots, scattered
 
 
 def _reference_work() -> int:
@@ -96,6 +96,15 @@ class Calibration:
         if not (_number(ref) and ref > 0 and _number(cpu) and 0 <= cpu <= 1):
             return None
         return cls(float(ref), float(cpu))
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> Calibration | None:
+        """The calibration a baseline entry was recorded with; None without one or with another reference
+        (an entry without ``cpu``, as the first version wrote, counts as computing throughout)."""
+        ref = entry.get("reference")
+        if not isinstance(ref, Mapping) or ref.get("id") != REFERENCE_ID:
+            return None
+        return cls.from_data({"reference": ref.get("seconds"), "cpu": ref.get("cpu", 1.0)})
 
 
 def _number(x: Any) -> TypeGuard[float]:
@@ -157,29 +166,22 @@ def scaling(current: Calibration | None, entry: Mapping[str, Any]) -> Scaling | 
     :data:`MAX_SPEED_FACTOR` either way (not a machine's swing: not trusted).
     The CPU fraction used is the mean of both measurements'.
     """
-    recorded = entry.get("reference")
-    if current is None or not isinstance(recorded, Mapping) or recorded.get("id") != REFERENCE_ID:
+    then = Calibration.from_entry(entry) if current is not None else None
+    if current is None or then is None:
         return None
-    then = recorded.get("seconds")
-    if not (_number(then) and then > 0):
-        return None
-    speed = current.reference / then
+    speed = current.reference / then.reference
     if not 1 / MAX_SPEED_FACTOR <= speed <= MAX_SPEED_FACTOR:
         return None
-    cpu_then = recorded.get("cpu", 1.0)
-    cpu = (current.cpu + (cpu_then if _number(cpu_then) and 0 <= cpu_then <= 1 else 1.0)) / 2
+    cpu = (current.cpu + then.cpu) / 2
     return Scaling(speed, cpu * speed + (1.0 - cpu), cpu)
 
 
 def why_not(current: Calibration | None, entry: Mapping[str, Any]) -> str:
     """Why a calibrated measurement was compared by raw times, or "" when there is nothing to say."""
-    recorded = entry.get("reference")
-    if current is None or not isinstance(recorded, Mapping):
+    if current is None or "reference" not in entry:
         return ""
-    if recorded.get("id") != REFERENCE_ID:
+    then = Calibration.from_entry(entry)
+    if then is None:
         return "baseline calibrated with another reference: raw times compared (re-record to calibrate)"
-    then = recorded.get("seconds")
-    if _number(then) and then > 0:
-        return (f"machine's reference at {current.reference / then:.2f}x its recorded time, beyond "
-                f"{MAX_SPEED_FACTOR:g}x: calibration not trusted, raw times compared")
-    return ""
+    return (f"machine's reference at {current.reference / then.reference:.2f}x its recorded time, beyond "
+            f"{MAX_SPEED_FACTOR:g}x: calibration not trusted, raw times compared")
