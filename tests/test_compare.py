@@ -239,7 +239,7 @@ def test_flat_layout_found_from_project_name(tmp_path: Path, tmpdir_env: Path) -
     (root / "tests").mkdir()
     (root / "pyproject.toml").write_text('[project]\nname = "slowpkg"\nversion = "1"\n'
                                          '[tool.pytest.ini_options]\npythonpath = ["."]\n'
-                                         '[tool.release_gates]\nrollback_ratio = 4.0\n')
+                                         '[tool.release_gates]\nrollback_ratio = 10.0\n')
     (root / "tests" / "test_perf.py").write_text(PERF_TEST)
     git(root, "init", "-q")
     for loops in (3000, 6000):
