@@ -242,7 +242,7 @@ def test_flat_layout_found_from_project_name(tmp_path: Path, tmpdir_env: Path) -
                                          '[tool.release_gates]\nrollback_ratio = 10.0\n')
     (root / "tests" / "test_perf.py").write_text(PERF_TEST)
     git(root, "init", "-q")
-    for loops in (3000, 6000):
+    for loops in (3000, 9000):  # 3x, like the other A/B detection tests: 2x was missed under CI load
         (root / "slowpkg" / "__init__.py").write_text(PKG.format(loops=loops))
         git(root, "add", "-A")
         git(root, "commit", "-q", "-m", "c")
