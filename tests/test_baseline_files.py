@@ -70,3 +70,28 @@ def test_bad_baseline_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) 
     assert r.level == "hold"
     assert (pytester.path / BASELINE).read_bytes() == content
     assert any("'expires' must be a date" in g["message"] for g in r.gates(status="fail"))
+
+
+@pytest.mark.parametrize("update", [False, True], ids=["compare", "update"])
+def test_baseline_over_the_size_cap_is_refused_unread(
+    pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch, update: bool
+) -> None:
+    """Sparse (no disk used): a 1 GiB baseline, then a small one over a cap set low with RELEASE_GATES_MAX_FILE_MB."""
+    pytester.makepyfile(test_x="def test_m(gate_metric):\n    gate_metric('m', 1)\n")
+    path = pytester.path / BASELINE
+    with path.open("wb") as fh:
+        fh.truncate(1 << 30)
+    args = ["--gate-update-baseline"] if update else []
+    r = run_gate(*args)
+    assert r.level == "hold" and "Traceback" not in r.stdout
+    assert any(f"{BASELINE}: baseline is 1 GiB, over the 256 MiB cap (RELEASE_GATES_MAX_FILE_MB); not read"
+               in g["message"] for g in r.gates(status="fail"))
+    assert path.stat().st_size == 1 << 30  # untouched
+    content = json.dumps({"schema": "pytest-release-gates/baseline/1", "meta": {"note": "x" * 2000}}).encode()
+    path.write_bytes(content)
+    assert run_gate().level == "deploy"
+    monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", "0.001")
+    r = run_gate(*args)
+    assert r.level == "hold"
+    assert any("baseline is 2 KiB, over the 1 KiB cap" in g["message"] for g in r.gates(status="fail"))
+    assert path.read_bytes() == content

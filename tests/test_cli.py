@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,116 @@ def test_status_invalid_file_is_4(pytester: pytest.Pytester, run_cli, content: s
     assert "v.json" in err and len(err.splitlines()) == 1
     assert "Traceback" not in err
     assert path.read_bytes() == before
+
+
+def _without(key: str) -> dict[str, object]:
+    doc = _verdict("deploy")
+    del doc[key]
+    return doc
+
+
+def _with(path: str, value: object) -> dict[str, object]:
+    doc: dict[str, object] = _verdict("deploy")
+    *parents, last = path.split(".")
+    target: object = doc
+    for p in parents:
+        target = target[int(p)] if isinstance(target, list) else target[p]  # type: ignore[index]
+    target[int(last) if isinstance(target, list) else last] = value  # type: ignore[index]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"schema": "pytest-release-gates/verdict/1", "verdict": "deploy"}, "'complete' is missing"),
+        (_without("complete"), "'complete' is missing"),
+        (_without("tests"), "'tests' is missing"),
+        (_without("gates"), "'gates' is missing"),
+        (_with("verdict", "DEPLOY"), "'verdict' must be deploy, hold or rollback"),
+        (_with("complete", "yes"), "'complete' must be true or false"),
+        (_with("complete", None), "'complete' must be true or false"),
+        (_with("reasons", "a reason"), "'reasons' must be a list of strings"),
+        (_with("reasons", [1]), "'reasons' must be a list of strings"),
+        (_with("gates", {}), "'gates' must be a list"),
+        (_with("gates.0", "tests"), "gates[0] is not a valid gate (expected an object"),
+        (_with("gates.0.kind", ""), "gates[0] is not a valid gate ('kind'"),
+        (_with("gates.0.status", "ok"), "gates[0] is not a valid gate ('status'"),
+        (_with("gates.0.level", "block"), "gates[0] is not a valid gate ('level'"),
+        (_with("gates.0.message", ["x"]), "gates[0] is not a valid gate ('message'"),
+        (_with("gates.0.value", "1.5"), "gates[0] is not a valid gate ('value'"),
+        (_with("tests", [2]), "'tests' must map"),
+        (_with("tests.passed", -1), "'tests.passed' must be a whole number"),
+        (_with("tests.failed", 0.5), "'tests.failed' must be a whole number"),
+        (_with("tests.errors", True), "'tests.errors' must be a whole number"),
+    ],
+)
+def test_status_incomplete_document_is_invalid(pytester: pytest.Pytester, run_cli, doc: dict, needle: str) -> None:
+    """A hand-written ``{"schema": ..., "verdict": "deploy"}`` is no deploy: every field status relies on is checked."""
+    _write(pytester.path / "v.json", doc)
+    r = run_cli("status", "v.json")
+    assert r.ret == 4 and r.stdout.str() == ""
+    (line,) = r.stderr.str().strip().splitlines()
+    assert line.startswith("release-gate: v.json: ") and needle in line, line
+    # merge reads through the same validator
+    _write(pytester.path / "ok.json", _verdict("deploy"))
+    m = run_cli("merge", "ok.json", "v.json", "-o", "m.json")
+    assert m.ret == 2 and needle in m.stderr.str() and not (pytester.path / "m.json").exists()
+
+
+def test_status_json_size_cap(pytester: pytest.Pytester, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _verdict("deploy", reasons=["x" * 4000])  # a valid verdict of about 4.5 KiB
+    _write(pytester.path / "v.json", doc)
+    assert run_cli("status", "v.json").ret == 0
+    monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", "0.001")  # 1 KiB (1048 bytes)
+    r = run_cli("status", "v.json")
+    assert r.ret == 4
+    (line,) = r.stderr.str().strip().splitlines()
+    assert line.startswith("release-gate: v.json: verdict file is 4.") and "over the 1 KiB cap" in line
+    assert "RELEASE_GATES_MAX_FILE_MB" in line
+    for bad in ("abc", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", bad)
+        r = run_cli("status", "v.json")
+        assert r.ret == 4
+        (line,) = r.stderr.str().strip().splitlines()
+        assert f"RELEASE_GATES_MAX_FILE_MB={bad!r}: expected a positive number of MiB" in line
+
+
+def test_status_refuses_a_gigabyte_without_reading_it(pytester: pytest.Pytester, run_cli) -> None:
+    path = pytester.path / "v.json"
+    with path.open("wb") as fh:  # sparse: a 1 GiB file that takes no disk (and would take seconds to parse)
+        fh.truncate(1 << 30)
+    r = run_cli("status", "v.json")
+    assert r.ret == 4
+    (line,) = r.stderr.str().strip().splitlines()
+    assert line == (
+        "release-gate: v.json: verdict file is 1 GiB, over the 256 MiB cap (RELEASE_GATES_MAX_FILE_MB); not read"
+    )
+
+
+def test_read_json_never_reads_past_the_cap(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose size ``stat`` does not tell (a device, a FIFO, a file still growing) is cut at cap+1 bytes."""
+    from pytest_release_gates import atomic
+    from pytest_release_gates.model import UsageError
+
+    monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", "0.001")
+    with pytest.raises(UsageError, match=r"/dev/zero: baseline is over the 1 KiB cap"):
+        atomic.read_json(Path("/dev/zero"), what="baseline")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=_feed, args=(fifo,), daemon=True)
+    writer.start()
+    with pytest.raises(UsageError, match=r"fifo.json: verdict file is over the 1 KiB cap"):
+        atomic.read_json(fifo, what="verdict file")
+    writer.join(timeout=30)
+
+
+def _feed(fifo: Path) -> None:
+    try:
+        with fifo.open("wb") as fh:
+            for _ in range(10_000):  # far more than the cap; stops when the reader closes its end
+                fh.write(b"[" * 1024)
+    except BrokenPipeError:
+        pass
 
 
 def test_status_directory_is_4(pytester: pytest.Pytester, run_cli) -> None:

@@ -21,7 +21,10 @@ def _assert_usage_error(pytester: pytest.Pytester, run, *needles: str) -> None:
     for n in needles:
         assert n in err, err
     assert "Traceback" not in err + r.stdout
-    assert not (pytester.path / ".release-gates").exists()  # nothing written
+    (line,) = [ln.removeprefix("ERROR: ") for ln in err.splitlines() if ln.startswith("ERROR: ")]
+    # SPEC v3 "No stale deploy": the verdict becomes a hold naming the error; nothing else is written.
+    assert (r.level, r.verdict["complete"], r.verdict["reasons"]) == ("hold", False, [line])
+    assert [p.name for p in (pytester.path / ".release-gates").iterdir()] == ["verdict.json"]
 
 
 def test_unknown_key_names_file_and_key(pytester: pytest.Pytester, run_gate) -> None:

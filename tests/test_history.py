@@ -112,6 +112,35 @@ def test_truncated_last_line_is_named(tmp_path: Path) -> None:
     assert "truncated last line" in h.warnings()[0]
 
 
+def test_over_long_line_is_skipped_with_the_corrupt_ones(pytester: pytest.Pytester, run_gate) -> None:
+    """Read line by line with a 1 MiB cap per line: a longer line is one more skipped line, never a crash."""
+    pytester.makepyfile("def test_ok(): pass\n")
+    now = time.time()
+    (pytester.path / ".release-gates").mkdir()
+    huge = '{"v":1,"time":%r,"verdict":"deploy","pad":"%s"}\n' % (now - 50, "x" * (2 << 20))  # noqa: UP031
+    (pytester.path / HISTORY).write_text(entry(now - 60) + huge + entry(now - 30), encoding="utf-8")
+    r = run_gate()
+    assert r.ret == 0 and r.level == "deploy"
+    assert "history: skipped 1 unreadable line in" in r.stdout and "(line 2: longer than 1 MiB)" in r.stdout
+    assert len(lines(pytester)) == 3  # the two readable runs and this one
+
+
+def test_over_long_line_is_never_held_in_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(entry(1.0).encode() + b"x" * (8 << 20) + b"\n" + entry(2.0).encode() + b"y" * (3 << 20))
+    tracemalloc.start()
+    try:
+        h = history.read(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [e["time"] for e in h.entries] == [1.0, 2.0] and h.skipped == 2
+    assert h.first_problem == "line 2: longer than 1 MiB"
+    assert peak < 4 << 20  # the 8 MiB line was read in chunks of at most 1 MiB and dropped
+
+
 def test_unwritable_history_is_a_warning_not_a_crash(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyfile("def test_ok(): pass\n")
     (pytester.path / HISTORY).mkdir(parents=True)  # a folder where the file should be

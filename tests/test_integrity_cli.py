@@ -141,6 +141,17 @@ def test_bad_manifests_are_one_line_errors(project: Path, content: str, needle: 
     assert path.read_text() == content
 
 
+def test_manifest_over_the_size_cap(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = rg(project, "integrity", "generate", "--patterns", "**/*.py", "--manifest", "m.json")
+    assert gen.returncode == 0, gen.stderr
+    assert rg(project, "integrity", "verify", "--manifest", "m.json").returncode == 0
+    monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", "0.0001")  # 104 bytes
+    assert_clean_error(rg(project, "integrity", "verify", "--manifest", "m.json"),
+                       "m.json: integrity manifest is", "over the 104 bytes cap (RELEASE_GATES_MAX_FILE_MB)")
+    monkeypatch.setenv("RELEASE_GATES_MAX_FILE_MB", "lots")
+    assert_clean_error(rg(project, "integrity", "verify", "--manifest", "m.json"), "RELEASE_GATES_MAX_FILE_MB='lots'")
+
+
 def test_missing_manifest_and_root(project: Path) -> None:
     assert_clean_error(rg(project, "integrity", "verify"), "no integrity manifest", "generate")
     assert_clean_error(rg(project, "integrity", "verify", "--root", "nope"), "nope", "does not exist")

@@ -208,6 +208,50 @@ def test_killed_process_leaves_provisional_hold(pytester: pytest.Pytester, run_g
     status.stdout.fnmatch_lines(["HOLD*", "*did not finish*"])
 
 
+def _usage_hold_reason(run) -> str:
+    """The ERROR line pytest printed, checked to be the only reason of the hold that replaced the verdict."""
+    err = run.result.stderr.str()
+    assert run.ret == 4 and "Traceback" not in err + run.stdout
+    (line,) = [ln.removeprefix("ERROR: ") for ln in err.splitlines() if ln.startswith("ERROR: ")]
+    v = run.verdict
+    assert (v["verdict"], v["complete"], v["reasons"]) == ("hold", False, [line])
+    assert [(g["kind"], g["subject"], g["status"]) for g in v["gates"]] == [("run", "usage-error", "fail")]
+    return line
+
+
+def test_config_usage_error_replaces_an_earlier_deploy(pytester: pytest.Pytester, run_gate, run_cli) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    assert run_gate().level == "deploy"
+    pytester.makepyprojecttoml("[tool.release_gates]\nregresion_tolerance = 0.3\n")
+    line = _usage_hold_reason(run_gate())
+    assert "unknown key 'regresion_tolerance'" in line
+    status = run_cli("status")
+    assert status.ret == 1
+    status.stdout.fnmatch_lines(["HOLD*", f"  - {line}"])
+    assert "provisional" not in status.stdout.str()  # no "written when it started": it never started
+
+
+def test_path_argument_not_found_replaces_an_earlier_deploy(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    assert run_gate().level == "deploy"
+    run = run_gate("tests_that_moved/")
+    line = _usage_hold_reason(run)
+    assert line == "file or directory not found: tests_that_moved/"
+    run.result.stdout.fnmatch_lines([f"ERROR: {line}"])  # the release-gate section says the same
+
+
+def test_conftest_import_error_replaces_an_earlier_deploy(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    assert run_gate().level == "deploy"
+    pytester.makeconftest("import a_module_that_was_removed\n")
+    run = run_gate()
+    assert run.ret == 4
+    v = run.verdict
+    assert (v["verdict"], v["complete"]) == ("hold", False)
+    (reason,) = v["reasons"]
+    assert reason.startswith("ImportError while loading conftest") and "a_module_that_was_removed" in reason
+
+
 def test_provisional_verdict_exists_while_tests_run(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyfile("""
         import json, pathlib

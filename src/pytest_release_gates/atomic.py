@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from .model import UsageError
 
@@ -69,6 +71,54 @@ def write_json(path: Path, data: Any, *, backup: Path | None = None, durable: bo
     write_text(path, dumps(data), backup=backup, durable=durable)
 
 
+#: Every JSON file the plugin and the command read is refused above this size, without reading it:
+#: a garbage gigabyte would otherwise cost seconds and gigabytes of memory before its error.
+MAX_FILE_ENV: Final = "RELEASE_GATES_MAX_FILE_MB"
+DEFAULT_MAX_FILE_MB: Final = 256
+_MIB: Final = 1024 * 1024
+
+
+def max_file_bytes() -> int:
+    """The size cap in bytes: ``RELEASE_GATES_MAX_FILE_MB`` (MiB, default 256)."""
+    raw = os.environ.get(MAX_FILE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FILE_MB * _MIB
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = math.nan
+    if not (math.isfinite(mib) and mib > 0):
+        raise UsageError(f"{MAX_FILE_ENV}={raw!r}: expected a positive number of MiB (default {DEFAULT_MAX_FILE_MB})")
+    return max(1, int(mib * _MIB))
+
+
+def size_text(n: int) -> str:
+    for unit, factor in (("GiB", _MIB * 1024), ("MiB", _MIB), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def read_capped(path: Path, *, what: str = "file") -> bytes:
+    """The bytes of ``path``, refused with a one-line ``UsageError`` above :func:`max_file_bytes`.
+
+    The size is checked with ``stat`` before opening, and at most cap+1 bytes
+    are ever read, so a file that grows meanwhile, a FIFO or a device cannot
+    get past the cap either. ``OSError`` (``FileNotFoundError`` included) passes through.
+    """
+    path = Path(path)
+    cap = max_file_bytes()
+    st = path.stat()
+    if stat.S_ISREG(st.st_mode) and st.st_size > cap:
+        raise UsageError(f"{path}: {what} is {size_text(st.st_size)}, over the {size_text(cap)} cap "
+                         f"({MAX_FILE_ENV}); not read")
+    with path.open("rb") as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        raise UsageError(f"{path}: {what} is over the {size_text(cap)} cap ({MAX_FILE_ENV}); not read")
+    return data
+
+
 def read_json(path: Path, *, what: str = "file") -> Any:
     """Read JSON, turning every failure into a one-line ``UsageError``.
 
@@ -77,7 +127,7 @@ def read_json(path: Path, *, what: str = "file") -> Any:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, what=what)
     except FileNotFoundError:
         raise
     except IsADirectoryError:
@@ -92,3 +142,5 @@ def read_json(path: Path, *, what: str = "file") -> Any:
         raise UsageError(f"{path}: {what} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: {what} is nested too deeply to read") from None

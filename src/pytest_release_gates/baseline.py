@@ -164,8 +164,8 @@ def load(path: Path) -> Baseline:
             raise UsageError(f"{path}: baseline is a broken symbolic link") from None
         return Baseline(path, exists=False)
     try:
-        original: str | None = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        original: str | None = atomic.read_capped(path, what="baseline").decode("utf-8")
+    except (OSError, UnicodeDecodeError, UsageError):
         original = None
     return from_json(data, path, original=original)
 

@@ -7,6 +7,8 @@ status; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +47,11 @@ def _err(message: str) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     path = Path(args.verdict)
     try:
+        asked = _resolve_commit(args.commit) if args.commit is not None else None
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    try:
         doc = verdict_file.load(path)
     except FileNotFoundError:
         _err(f"{path}: no verdict file (run `pytest --release-gate` first)")
@@ -53,6 +60,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     level = Level.parse(doc["verdict"])
+    stale = _stale(doc, asked, args.commit) if asked is not None else None
+    if stale is not None:  # another commit's verdict, whatever it says, decides nothing for this one
+        print(f"STALE  {path}: {stale}")
+        print(f"  - it says {str(level).upper()} about other code: run `pytest --release-gate` on a clean checkout "
+              "of the commit asked for")
+        return int(Level.HOLD)
     complete = doc.get("complete", True)
     if not complete:
         level = max(level, Level.HOLD)
@@ -63,11 +76,48 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = doc.get("tests", {})
     line += f"  ({counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed)"
     print(line)
-    if not complete:
+    run = doc.get("run")
+    if not complete and not (isinstance(run, dict) and run.get("usage_error")):  # a usage error says why itself
         print("  - the run did not finish: this is the provisional verdict written when it started")
     for reason in doc.get("reasons", []):
         print(f"  - {reason}")
     return int(level)
+
+
+_FULL_HASH: Final = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+
+
+def _resolve_commit(rev: str) -> str:
+    """A full commit id for ``--commit REV``: as given when it is one, else from git in the current folder."""
+    if _FULL_HASH.fullmatch(rev):
+        return rev.lower()
+    if not rev or rev.startswith("-"):
+        raise UsageError(f"--commit {rev!r}: not a revision")
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UsageError(f"--commit {rev!r}: cannot run git to resolve it ({exc}); pass the full commit id") from None
+    commit = out.stdout.strip()
+    if out.returncode != 0 or not _FULL_HASH.fullmatch(commit):
+        raise UsageError(f"--commit {rev!r}: git cannot resolve it to a commit here ({Path.cwd()})")
+    return commit.lower()
+
+
+def _stale(doc: dict[str, Any], commit: str, asked: str) -> str | None:
+    """Why the verdict does not speak for ``commit``, or None when it does."""
+    ask = commit if asked.lower() == commit else f"{commit} ({asked})"
+    git = doc.get("git")
+    recorded = git.get("commit") if isinstance(git, dict) else None
+    if not isinstance(git, dict) or not isinstance(recorded, str) or not recorded:
+        return f"verdict records no git commit (written outside a git checkout?); asked for {ask}"
+    if recorded.lower() != commit:
+        return f"verdict is for commit {recorded}, not {ask}"
+    if git.get("dirty") is True:
+        return f"verdict for commit {recorded} was written from a working tree with uncommitted changes (git.dirty)"
+    return None
 
 
 # -------------------------------------------------------------------- merge
@@ -150,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage_status=EXIT_INVALID,
     )
     st.add_argument("verdict", nargs="?", default=str(DEFAULT_VERDICT), metavar="VERDICT")
+    st.add_argument("--commit", metavar="REV", default=None,
+                    help="exit 1 (stale) unless the verdict is for this commit, from a clean working tree")
     st.set_defaults(func=cmd_status)
     mg = sub.add_parser("merge", help="combine verdicts of CI shards into one")
     mg.add_argument("verdicts", nargs="+", metavar="VERDICT")

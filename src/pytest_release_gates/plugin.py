@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from . import config as config_mod
-from . import evaluate, hookspecs
+from . import evaluate, hookspecs, usage_hold
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .model import UsageError
 from .report import markdown, terminal
@@ -93,6 +94,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write integrity and content findings as SARIF 2.1.0",
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    # A conftest that cannot be imported stops pytest with exit 4 before the run starts.
+    from _pytest.config import ConftestImportFailure
+
+    try:
+        return (yield)
+    except ConftestImportFailure as exc:
+        cause = f"{type(exc.cause).__name__}: {exc.cause}"
+        usage_hold.replace_verdict(early_config, f"ImportError while loading conftest '{exc.path}': {cause}")
+        raise
+    except pytest.UsageError as exc:
+        usage_hold.replace_verdict(early_config, usage_hold.message_of(exc))
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, None, Any]:
+    # Every usage error after the command line is parsed (ours, pytest's, another plugin's) passes here.
+    try:
+        return (yield)
+    except pytest.UsageError as exc:
+        usage_hold.replace_verdict(config, usage_hold.message_of(exc))
+        raise
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -180,6 +207,13 @@ class ReleaseGate:
         if state.is_worker:
             config.workeroutput[WORKEROUTPUT_KEY] = state.worker_output()  # type: ignore[attr-defined]
             return
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            # pytest calls sessionfinish while the UsageError (a path argument not found...) propagates.
+            exc = sys.exc_info()[1]
+            error = usage_hold.message_of(exc) if isinstance(exc, pytest.UsageError) else None
+            state.extra["error"] = error or "pytest stopped with a usage error"
+            usage_hold.replace_verdict(config, state.extra["error"])
+            return
         if session.shouldstop or session.shouldfail:
             state.extra["shouldstop"] = str(session.shouldstop or session.shouldfail)
         try:
@@ -187,6 +221,7 @@ class ReleaseGate:
         except UsageError as exc:
             state.extra["error"] = str(exc)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            usage_hold.replace_verdict(config, str(exc))
             return
         state.extra["verdict"] = doc
         summary_path = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import IO, TYPE_CHECKING, Any, Final, final
 
 from .. import atomic
 from ..model import Status, UsageError
@@ -45,6 +45,9 @@ _FAST: Final = re.compile(r'\{"v":\d+,"time":(-?\d[\d.eE+-]*),')
 #: Histories longer than this are sampled for charts (the newest ``SAMPLE_KEEP_LAST`` runs always kept).
 SAMPLE_MAX: Final = 4000
 SAMPLE_KEEP_LAST: Final = 400
+#: A history line longer than this (1 MiB; ours stay well under: at most 2,000 failed tests, 50 gates) is
+#: skipped, with a warning, like any other unreadable line.
+MAX_LINE_BYTES: Final = 1024 * 1024
 
 
 @final
@@ -83,7 +86,7 @@ class History:
         if i not in self._parsed:
             try:
                 value = json.loads(self.lines[i])
-            except ValueError:
+            except (ValueError, RecursionError):
                 value = None
             self._parsed[i] = value if _is_entry(value) else None
         return self._parsed[i]
@@ -132,10 +135,31 @@ def path_for(rootdir: Path) -> Path:
 
 def parse(path: Path, text: str) -> History:
     """Parse history text tolerantly: every line that is not an entry is counted, not raised."""
-    hist = History(path)
     lines = text.split("\n")
-    last = len(lines)
-    for number, line in enumerate(lines, 1):
+    return _parse(path, ((line, i < len(lines) - 1) for i, line in enumerate(lines)))
+
+
+def _lines(fh: IO[bytes]) -> Iterator[tuple[str | None, bool]]:
+    """(line, ends with a newline) of each line; a line over ``MAX_LINE_BYTES`` is None, never held in memory."""
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the line a chunk at a time
+                raw = fh.readline(MAX_LINE_BYTES)
+            yield None, True
+            continue
+        yield raw.decode("utf-8", errors="replace"), raw.endswith(b"\n")
+
+
+def _parse(path: Path, lines: Iterable[tuple[str | None, bool]]) -> History:
+    hist = History(path)
+    for number, (line, terminated) in enumerate(lines, 1):
+        if line is None:
+            hist.skipped += 1
+            hist.first_problem = hist.first_problem or f"line {number}: longer than {atomic.size_text(MAX_LINE_BYTES)}"
+            continue
         line = line.strip()
         if not line:
             continue
@@ -151,9 +175,8 @@ def parse(path: Path, text: str) -> History:
         problem = None
         try:
             entry = json.loads(line)
-        except ValueError:
-            truncated = number == last and not text.endswith("\n")
-            problem = f"line {number}: {'truncated last line' if truncated else 'not JSON'}"
+        except (ValueError, RecursionError):
+            problem = f"line {number}: {'not JSON' if terminated else 'truncated last line'}"
             entry = None
         if problem is None and not _is_entry(entry):
             problem = f"line {number}: not a history entry"
@@ -188,12 +211,12 @@ def read(path: Path) -> History:
     path = Path(path)
     stat = _stat(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # line by line: a line over MAX_LINE_BYTES is skipped unread
+            hist = _parse(path, _lines(fh))
     except FileNotFoundError:
         return History(path)
     except OSError as exc:
         return History(path, error=f"cannot read {path}: {exc.strerror or exc}")
-    hist = parse(path, raw.decode("utf-8", errors="replace"))
     hist.stat = stat
     return hist
 
