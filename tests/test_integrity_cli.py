@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-MANIFEST = Path(".release-gates") / "integrity.json"
+MANIFEST = Path("release-gates.integrity.json")  # committed beside the baseline (SPEC v3)
 
 
 def rg(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,13 +54,13 @@ def test_seed_workflow(project: Path) -> None:
     (project / "src" / "app.py").write_text("print('tampered')\n")
     (project / "src" / "new.py").write_text("\n")
     (project / "src" / "pkg" / "util.py").unlink()
-    before = sorted(p.name for p in (project / ".release-gates").iterdir())
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
     bad = rg(project, "integrity", "verify")
     assert bad.returncode == 1
     assert "modified: src/app.py" in bad.stdout
     assert "added: src/new.py" in bad.stdout
     assert "removed: src/pkg/util.py" in bad.stdout
-    assert sorted(p.name for p in (project / ".release-gates").iterdir()) == before  # verify never writes
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before  # verify never writes
 
 
 def test_generate_over_existing_manifest_shows_what_it_accepts(project: Path) -> None:
@@ -81,7 +81,7 @@ def test_sha256sum_companion_is_accepted_by_sha256sum(project: Path) -> None:
     (project / "src" / "back\\slash.py").write_text("y\n")
     gen = rg(project, "integrity", "generate", "--patterns", "*.py", "--format", "sha256sum")
     assert gen.returncode == 0, gen.stderr
-    companion = project / ".release-gates" / "integrity.sha256"
+    companion = project / "release-gates.integrity.sha256"
     check = subprocess.run(["sha256sum", "-c", str(companion.relative_to(project))], cwd=project,
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -130,7 +130,6 @@ def test_patterns_selecting_nothing(project: Path) -> None:
 ])
 def test_bad_manifests_are_one_line_errors(project: Path, content: str, needle: str) -> None:
     path = project / MANIFEST
-    path.parent.mkdir()
     path.write_text(content)
     out = rg(project, "integrity", "verify")
     assert_clean_error(out, str(MANIFEST), needle)
@@ -246,3 +245,16 @@ def test_malformed_baseline_section_is_an_input_error(project: Path) -> None:
     out = rg(project, "integrity", "verify", "--rules", "conflict-markers")
     assert_clean_error(out, "release-gates.baseline.json", "count must be a positive whole number")
     assert baseline.read_text() == content
+
+
+def test_generate_writes_the_new_default_beside_an_old_one(project: Path) -> None:
+    old = project / ".release-gates" / "integrity.json"
+    assert rg(project, "integrity", "generate", "--patterns", "*.py", "--manifest", str(old)).returncode == 0
+    (project / "src" / "app.py").write_text("print('v2')\n")
+    gen = rg(project, "integrity", "generate", "--patterns", "*.py")
+    assert gen.returncode == 0, gen.stderr
+    assert (project / MANIFEST).is_file()
+    assert "accepting 1 change(s) against the previous .release-gates/integrity.json" in gen.stdout  # the old one
+    assert "no longer read" in gen.stderr
+    ok = rg(project, "integrity", "verify")
+    assert ok.returncode == 0 and "old default" not in ok.stderr  # the new file wins from now on

@@ -54,12 +54,68 @@ def test_missing_manifest_holds_with_the_command(pytester: pytest.Pytester, run_
     run = run_gate()
     assert run.level == "hold"
     [gate] = failing(run)
-    assert gate["subject"] == ".release-gates/integrity.json"
+    assert gate["subject"] == "release-gates.integrity.json"
     assert f"release-gate integrity generate --root {pytester.path}" in gate["message"]
     # the command it names works and clears the hold
     cmd = gate["message"].split("`")[1].split()
     assert subprocess.run([sys.executable, "-m", "pytest_release_gates", *cmd[1:]], check=False).returncode == 0
     assert run_gate().level == "deploy"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_fresh_clone_has_the_manifest(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The default manifest is committed beside the baseline: a fresh clone (a CI job) finds it."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    pytester.makepyfile(test_app=PASSING)
+    (pytester.path / ".gitignore").write_text(".release-gates/\n__pycache__/\n")
+    config(pytester, 'patterns = ["*.py"]\n')
+    assert rg(pytester.path, "integrity", "generate").returncode == 0
+    assert (pytester.path / "release-gates.integrity.json").is_file()
+    first = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "--gate-update-baseline",
+                            "-p", "no:cacheprovider"], cwd=pytester.path, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stdout
+    assert not list(pytester.path.glob("*.bak"))  # backups are machine files, under .release-gates/
+    subprocess.run(["git", "init", "-q", str(pytester.path)], check=True)
+    subprocess.run([*git, "add", "-A"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "commit", "-qm", "seed"], cwd=pytester.path, check=True)
+    clone = tmp_path_factory.mktemp("clone") / "project"
+    subprocess.run(["git", "clone", "-q", str(pytester.path), str(clone)], check=True)
+    assert not (clone / ".release-gates").exists()
+    run = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider"], cwd=clone,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout
+    verdict = json.loads((clone / ".release-gates" / "verdict.json").read_text())
+    assert verdict["verdict"] == "deploy"
+    (gate,) = [g for g in verdict["gates"] if g["kind"] == "integrity"]
+    assert gate["status"] == "pass" and gate["subject"] == "release-gates.integrity.json", gate
+
+
+def test_the_old_default_manifest_is_read_with_a_warning(pytester: pytest.Pytester,
+                                                         run_gate: Callable[..., Any]) -> None:
+    pytester.makepyfile(test_app=PASSING)
+    config(pytester, 'patterns = ["*.py"]\n')
+    old = pytester.path / ".release-gates" / "integrity.json"
+    assert rg(pytester.path, "integrity", "generate", "--manifest", str(old)).returncode == 0
+    run = run_gate()
+    assert run.level == "deploy", run.stdout
+    (warn,) = run.gates("integrity", "warn")
+    assert warn["subject"] == ".release-gates/integrity.json"
+    assert "`mv .release-gates/integrity.json release-gates.integrity.json`" in warn["message"]
+    assert "git mv" in warn["message"]
+    assert len([line for line in run.stdout.splitlines() if "old default location" in line]) == 1
+    # it is still what the tree is verified against
+    (pytester.path / "test_app.py").write_text(PASSING + "\n")
+    assert [g["subject"] for g in failing(run_gate())] == ["test_app.py"]
+    # the CLI reads it the same way
+    verify = rg(pytester.path, "integrity", "verify")
+    assert verify.returncode == 1 and "modified: test_app.py" in verify.stdout
+    assert "old default location" in verify.stderr and "release-gates.integrity.json" in verify.stderr
+    # accepting the run writes the new default, and the warning is gone
+    accepted = run_gate("--gate-update-baseline")
+    assert accepted.level == "deploy", accepted.stdout
+    assert "in place of the old default" in accepted.stdout
+    assert (pytester.path / "release-gates.integrity.json").is_file()
+    assert not run_gate().gates("integrity", "warn")
 
 
 def test_update_baseline_regenerates_the_manifest(pytester: pytest.Pytester, run_gate: Callable[..., Any]) -> None:

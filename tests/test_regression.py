@@ -166,7 +166,7 @@ def test_update_accepts_a_regression_and_keeps_a_backup(
     r = run_gate("--gate-update-baseline")
     assert r.level == "deploy", r.stdout
     assert "changed test_metrics.py::test_size::size: 100 -> 160, accepted 1.60x worse" in r.stdout
-    assert (project.path / (BASELINE + ".bak")).read_bytes() == before
+    assert (project.path / ".release-gates" / (BASELINE + ".bak")).read_bytes() == before  # a machine file
     assert read(project)["regression"]["test_metrics.py::test_size::size"]["median"] == 160
     assert run_gate().level == "deploy"
 

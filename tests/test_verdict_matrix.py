@@ -306,3 +306,30 @@ def test_xdist_all_pass_deploys(pytester: pytest.Pytester, run_gate) -> None:
     assert run.level == "deploy" and run.ret == 0
     assert run.verdict["tests"]["collected"] == 10
     assert not list(pytester.path.glob("**/verdict.json.*"))  # no stray temp files from workers
+
+
+def test_malformed_baseline_entry_holds_and_the_file_is_kept(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    path = pytester.path / "release-gates.baseline.json"
+    content = json.dumps({"schema": "pytest-release-gates/baseline/1",
+                          "error_types": {"KeyError": {"count": "many", "kind": "error", "origin": "",
+                                                       "type": "KeyError"}}}).encode()
+    path.write_bytes(content)
+    for args in ((), ("--gate-update-baseline",)):
+        run = run_gate(*args)
+        assert run.level == "hold" and run.ret == 1
+        (gate,) = run.gates("run", "fail")
+        assert gate["subject"] == "baseline" and "error_types entry 'KeyError'" in gate["message"]
+        assert str(path) in gate["message"]
+        assert path.read_bytes() == content  # byte for byte, with or without --gate-update-baseline
+
+
+def test_accepted_run_whose_baseline_cannot_be_written_holds(pytester: pytest.Pytester, run_gate) -> None:
+    pytester.makepyfile("def test_a(gate_metric): gate_metric('m', 1)\n")
+    (pytester.path / ".release-gates" / "release-gates.baseline.json.lock").mkdir(parents=True)  # no lock to be had
+    run = run_gate("--gate-update-baseline")
+    assert run.level == "hold" and run.ret == 1
+    (gate,) = run.gates("run", "fail")
+    assert gate["message"].startswith("update not written: ") and "lock" in gate["message"]
+    assert "baseline updated" not in run.stdout
+    assert not (pytester.path / "release-gates.baseline.json").exists()

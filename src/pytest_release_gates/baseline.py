@@ -8,6 +8,11 @@ identical file and two branches touching different tests rarely conflict.
 It is never written over a file that could not be read: that file is the
 user's to fix, byte for byte as they left it.
 
+Each section is validated on every read by the validator its gate kind
+provides (``load(path, validators=...)``: the list lives in ``gates``, this
+module imports no gate). Saving is a locked read-modify-write that merges by
+entry, so two runs accepting different entries at once both land.
+
 Layout::
 
     {
@@ -29,12 +34,12 @@ import math
 import os
 import platform
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, final
 
-from . import atomic
+from . import atomic, locking
 from .model import UsageError
 
 SCHEMA: Final = "pytest-release-gates/baseline/1"
@@ -47,26 +52,26 @@ DEBT_WARN_DAYS: Final = 14
 #: Environment variable naming this machine for baseline comparisons (overrides CPU/cores/platform).
 MACHINE_ENV: Final = "RELEASE_GATES_MACHINE"
 _RESERVED: Final = ("schema", "meta")
+#: The project's folder of machine files (git-ignored): the lock and the backup of the baseline go there.
+MACHINE_DIR: Final = ".release-gates"
+
+#: Validates one section on read: ``fn(path, section)`` raises ``UsageError`` naming the file, the
+#: section and the entry. A bad entry makes the whole file unreadable, and so never overwritten.
+Validator = Callable[[Path, dict[str, Any]], None]
+#: What ``load`` is given: (section name, validator) pairs, or a mapping of them.
+Validators = Mapping[str, Validator] | Iterable[tuple[str, Validator]]
 
 #: Schema migrations: ``MIGRATIONS[n]`` turns a version-``n`` document into version ``n + 1``.
 #: Schema 1 is the first published one; register a step here when schema 2 comes.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
-#: Per-section validators run on load: ``fn(path, section)`` raises ``UsageError`` naming the entry.
-#: A bad entry makes the whole file unreadable (and so never overwritten).
-SECTION_VALIDATORS: dict[str, Callable[[Path, dict[str, Any]], None]] = {}
-
-
-def register_validator(kind: str, check: Callable[[Path, dict[str, Any]], None]) -> None:
-    """Let a gate kind validate its section whenever the baseline is read."""
-    SECTION_VALIDATORS[kind] = check
 
 
 @final
 class Baseline:
     """The baseline file's content: ``sections[kind]`` is owned by that gate kind."""
 
-    __slots__ = ("_original", "exists", "meta", "migrated_from", "path", "sections")
+    __slots__ = ("_original", "_source", "_validators", "exists", "meta", "migrated_from", "path", "sections",
+                 "unchecked")
 
     def __init__(
         self,
@@ -77,14 +82,22 @@ class Baseline:
         sections: dict[str, Any] | None = None,
         migrated_from: int | None = None,
         original: str | None = None,
+        validators: Validators = (),
+        source: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.exists = exists
         self.meta: dict[str, Any] = meta or {}
         self.sections: dict[str, Any] = sections or {}
         self.migrated_from = migrated_from
+        self._validators: dict[str, Validator] = dict(validators)
+        #: Sections no validator covers: kept as they are, and named so the run can say so.
+        self.unchecked: tuple[str, ...] = tuple(sorted(k for k in self.sections if k not in self._validators))
         # The text as read: what "unchanged" is measured against (gates edit sections in place).
         self._original = original if original is not None else (self.render() if exists else None)
+        # The JSON text the document was read from: what this run's own changes are measured against
+        # when saving (parsed again then, so a run that does not save pays nothing for it).
+        self._source = source
 
     def section(self, kind: str) -> dict[str, Any]:
         """The section of one gate kind, created empty on first use."""
@@ -122,39 +135,132 @@ class Baseline:
         v = self.meta.get("project_version")
         return v if isinstance(v, str) else None
 
-    def save(self) -> bool:
-        """Write the file if its content changed; keep the previous one as ``.bak``.
+    def save(self, *, machine_dir: Path | None = None) -> bool:
+        """Write this run's changes into the file; True when the file changed.
 
-        Re-reads the file on disk first: if it appeared or became unreadable
-        since it was loaded, it is not ours to overwrite.
+        Under a lock on ``<machine_dir>/<name>.lock`` (``machine_dir`` defaults to
+        ``.release-gates`` beside the file), the file is read again and this run's
+        changes since it loaded it (entries added, changed, removed) are applied
+        onto the file as it is now, so another run's entries written meanwhile
+        are kept. Raises ``UsageError`` and writes nothing when the file became
+        unreadable, or another run changed one of the same entries differently
+        (``MergeConflict``). The previous file is kept in ``<machine_dir>/<name>.bak``.
         """
         if not self.changed:
             return False
-        if self.path.exists() or self.path.is_symlink():
+        folder = Path(machine_dir) if machine_dir is not None else self.path.parent / MACHINE_DIR
+        mine = self.to_json()
+        loaded = from_json(json.loads(self._source), self.path, original=self._source).to_json() \
+            if self._source is not None else {}
+        with locking.locked(folder / f"{self.path.name}.lock", what=f"the baseline {self.path}"):
             try:
-                load(self.path)
-            except FileNotFoundError:
-                pass
+                now = load(self.path, validators=self._validators)
             except UsageError as exc:
-                raise UsageError(f"{exc} (not overwritten)") from None
-            else:
-                if not self.exists:
-                    raise UsageError(f"{self.path}: appeared during the run; not overwritten")
-        atomic.write_text(self.path, self.render(), backup=self.path.with_name(self.path.name + ".bak"))
-        self._original = self.render()
+                raise UsageError(f"{exc} (changed during the run; not overwritten)") from None
+            try:
+                merged = merge(loaded, mine, now.to_json() if now.exists else {})
+            except MergeConflict as exc:
+                raise MergeConflict(f"{self.path}: {exc}", exc.unit) from None
+            text = render(merged)
+            written = text != now._original
+            if written:
+                atomic.write_text(self.path, text, backup=folder / f"{self.path.name}.bak")
+        self.meta = merged.get("meta", {})
+        self.sections = {k: v for k, v in merged.items() if k not in _RESERVED}
+        self._original = self._source = text
         self.exists = True
-        return True
+        return written
+
+
+# -------------------------------------------------------------- merging
+
+
+class MergeConflict(UsageError):
+    """Another run changed an entry this run changed too, to something else."""
+
+    def __init__(self, message: str, unit: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.unit = unit
+
+
+_MISSING: Final[Any] = object()
+
+
+def units(doc: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+    """The entries of a document, each by its path: ``(section, key)``, and ``("meta", "machines", id)``
+    for the machine table, whose machines are recorded by runs on different hosts independently."""
+    out: dict[tuple[str, ...], Any] = {}
+    for name, sec in doc.items():
+        if name == "schema":
+            continue
+        if not isinstance(sec, Mapping):
+            out[(name,)] = sec
+            continue
+        for key, value in sec.items():
+            if name == "meta" and key == "machines" and isinstance(value, Mapping):
+                for mid, desc in value.items():
+                    out[(name, key, mid)] = desc
+            else:
+                out[(name, key)] = value
+    return out
+
+
+def from_units(entries: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+    """The document ``units`` took apart (sections with no entry left are dropped)."""
+    out: dict[str, Any] = {"schema": SCHEMA}
+    for path, value in entries.items():
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality (``1`` is not ``1.0``, nor ``True``)."""
+    if a is _MISSING or b is _MISSING:
+        return a is b
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def merge(base: Mapping[str, Any], mine: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the changes from ``base`` (what a run loaded) to ``mine`` (what it would write) onto
+    ``now`` (the file as it is at write time), entry by entry.
+
+    An entry this run did not change is taken from ``now``; one it changed is
+    taken from ``mine``, unless ``now`` has it changed to something else since
+    ``base``: then nobody's change can be kept safely, and ``MergeConflict`` names it.
+    """
+    b, m, n = units(base), units(mine), units(now)
+    out = dict(n)
+    for unit in sorted(b.keys() | m.keys()):
+        before, after = b.get(unit, _MISSING), m.get(unit, _MISSING)
+        if _same(before, after):
+            continue
+        current = n.get(unit, _MISSING)
+        if _same(current, after):
+            continue
+        if not _same(current, before):
+            what = f"{unit[0]} entry {'/'.join(unit[1:])!r}" if len(unit) > 1 else f"section {unit[0]!r}"
+            raise MergeConflict(f"another run changed {what} differently since this run read the file; run "
+                                "again to record this run on top of it", unit)
+        if after is _MISSING:
+            del out[unit]
+        else:
+            out[unit] = after
+    return from_units(out)
 
 
 # ------------------------------------------------------------------ loading
 
 
-def load(path: Path) -> Baseline:
+def load(path: Path, *, validators: Validators) -> Baseline:
     """Load the baseline at ``path``; a missing file is an empty baseline.
 
-    Anything unreadable (corrupt, empty, a directory, a newer schema, an
-    entry of the wrong type) raises ``UsageError`` naming the file (and the
-    entry), and the file is left untouched.
+    ``validators`` check their sections (``gates.BASELINE_SECTIONS`` for the
+    built-in gate kinds). Anything unreadable (corrupt, empty, a directory, a
+    newer schema, an entry of the wrong shape) raises ``UsageError`` naming
+    the file (and the section and entry), and the file is left untouched.
     """
     path = Path(path)
     try:
@@ -162,15 +268,15 @@ def load(path: Path) -> Baseline:
     except FileNotFoundError:
         if path.is_symlink():
             raise UsageError(f"{path}: baseline is a broken symbolic link") from None
-        return Baseline(path, exists=False)
+        return Baseline(path, exists=False, validators=validators)
     try:
         original: str | None = atomic.read_capped(path, what="baseline").decode("utf-8")
     except (OSError, UnicodeDecodeError, UsageError):
         original = None
-    return from_json(data, path, original=original)
+    return from_json(data, path, original=original, validators=validators)
 
 
-def from_json(data: Any, path: Path, *, original: str | None = None) -> Baseline:
+def from_json(data: Any, path: Path, *, original: str | None = None, validators: Validators = ()) -> Baseline:
     """Validate (and migrate) a parsed baseline document."""
     if not isinstance(data, dict):
         raise UsageError(f"{path}: baseline must be a JSON object")
@@ -199,13 +305,14 @@ def from_json(data: Any, path: Path, *, original: str | None = None) -> Baseline
         version += 1
         data["schema"] = f"pytest-release-gates/baseline/{version}"
     meta = data.get("meta", {})
-    if not isinstance(meta, dict):
-        raise UsageError(f"{path}: 'meta' must be an object")
+    validate_meta(path, meta)
+    checks = dict(validators)
+    source = original if migrated_from is None and original is not None else json.dumps(data)
     sections = {k: v for k, v in data.items() if k not in _RESERVED}
     for kind, sec in sections.items():
         if not isinstance(sec, dict):
-            raise UsageError(f"{path}: section {kind!r} must be an object")
-        check = SECTION_VALIDATORS.get(kind)
+            raise UsageError(f"{path}: section {kind!r} must be an object, got {short(sec)}")
+        check = checks.get(kind)
         if check is not None:
             check(path, sec)
     return Baseline(
@@ -215,7 +322,34 @@ def from_json(data: Any, path: Path, *, original: str | None = None) -> Baseline
         sections=sections,
         migrated_from=migrated_from,
         original=original if migrated_from is None else None,
+        validators=checks,
+        source=source,
     )
+
+
+def validate_meta(path: Path, meta: Any) -> None:
+    """The core's own section: run facts and the machine table the regression entries point to."""
+    if not isinstance(meta, dict):
+        raise UsageError(f"{path}: 'meta' must be an object, got {short(meta)}")
+    for key in ("plugin_version", "project_version", "python"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise UsageError(f"{path}: meta {key!r} must be a string, got {short(meta[key])}")
+    machines = meta.get("machines", {})
+    if not isinstance(machines, dict):
+        raise UsageError(f"{path}: meta 'machines' must be an object of machine id -> description, "
+                         f"got {short(machines)}")
+    for mid, desc in machines.items():
+        if not isinstance(desc, dict):
+            raise UsageError(f"{path}: meta machine {mid!r} must be an object, got {short(desc)}")
+
+
+def short(value: Any) -> str:
+    """A value for a one-line message: its JSON, cut at 60 characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ------------------------------------------------------------ serialising
@@ -387,65 +521,16 @@ def debt_of(entry: Mapping[str, Any], *, where: str = "entry") -> Debt | None:
     return Debt(entry.get("reason"), entry.get("owner"), date)
 
 
-# ------------------------------------------------------ section validators
+# ------------------------------------------------- helpers for validators
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A finite JSON number (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _all_numbers(values: list[Any]) -> bool:
+def all_numbers(values: list[Any]) -> bool:
     """Fast path for long sample lists: plain ints/floats whose sum is finite are all finite."""
     if not all(type(v) is float or type(v) is int for v in values):
-        return all(_is_number(v) for v in values)
-    return math.isfinite(math.fsum(values)) or all(_is_number(v) for v in values)
-
-
-def validate_regression(path: Path, section: dict[str, Any]) -> None:
-    """Every ``regression`` entry: numbers where numbers belong, a known direction, valid debt."""
-    for key, entry in section.items():
-        where = f"{path}: regression entry {key!r}"
-        if not isinstance(entry, dict):
-            raise UsageError(f"{where} must be an object, got {entry!r}")
-        if "median" not in entry:
-            raise UsageError(f"{where}: 'median' is missing")
-        if not _is_number(entry["median"]):
-            raise UsageError(f"{where}: 'median' must be a number, got {entry['median']!r}")
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {count!r}")
-        if "spread" in entry and not _is_number(entry["spread"]):
-            raise UsageError(f"{where}: 'spread' must be a number, got {entry['spread']!r}")
-        samples = entry.get("samples", [])
-        if not isinstance(samples, list) or not _all_numbers(samples):
-            raise UsageError(f"{where}: 'samples' must be a list of numbers")
-        if entry.get("direction", "lower") not in ("lower", "higher"):
-            raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {entry['direction']!r}")
-        for k in ("machine", "unit", "source"):
-            if k in entry and not isinstance(entry[k], str):
-                raise UsageError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
-        if "reference" in entry:
-            ref = entry["reference"]
-            ok = (
-                isinstance(ref, dict)
-                and isinstance(ref.get("id"), str)
-                and _is_number(ref.get("seconds"))
-                and ref["seconds"] > 0
-                and (_is_number(ref.get("cpu", 0)) and 0 <= ref.get("cpu", 0) <= 1)
-            )
-            if not ok:
-                raise UsageError(
-                    f"{where}: 'reference' must be {{\"id\": <string>, \"seconds\": <positive number>, "
-                    f"\"cpu\": <0 to 1>}}, got {ref!r}"
-                )
-        debt_of(entry, where=where)
-
-
-def validate_coverage(path: Path, section: dict[str, Any]) -> None:
-    total = section.get("total")
-    if total is not None and not (_is_number(total) and 0 <= total <= 100):
-        raise UsageError(f"{path}: coverage 'total' must be a percentage (0 to 100), got {total!r}")
-
-
-register_validator("regression", validate_regression)
-register_validator("coverage", validate_coverage)
+        return all(is_number(v) for v in values)
+    return math.isfinite(math.fsum(values)) or all(is_number(v) for v in values)

@@ -66,7 +66,9 @@ def _load(name: str) -> baseline_mod.Baseline:
     path = Path(name)
     if not path.exists() and not path.is_symlink():
         raise UsageError(f"{path}: no such baseline file")
-    return baseline_mod.load(path)
+    from .gates import BASELINE_SECTIONS  # imported on use, as below
+
+    return baseline_mod.load(path, validators=BASELINE_SECTIONS)
 
 
 # --------------------------------------------------------------------- show

@@ -208,7 +208,7 @@ def _levels(v: Any) -> Mapping[str, str]:
 class IntegritySettings:
     patterns: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
-    manifest: str | None = ".release-gates/integrity.json"
+    manifest: str | None = "release-gates.integrity.json"  # committed: never under .release-gates/
     rules: tuple[str, ...] = ()
     must_be_ignored: tuple[str, ...] = ()
 

@@ -8,6 +8,7 @@ apply configured levels, decide, and write the verdict file atomically.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,12 +46,7 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
     project_problem = verdict_file.ensure_facts(state)
     if project_problem:
         gates.append(GateResult(RUN, "project-version", Status.WARN, Level.HOLD, project_problem))
-    baseline: Any
-    try:
-        baseline = baseline_mod.load(settings.baseline_path)
-    except UsageError as exc:
-        gates.append(GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"unreadable baseline: {exc}"))
-        baseline = None
+    baseline = _load_baseline(config, settings.baseline_path, gates)
     context = GateContext(config, state, exitstatus, partial_reason(config), baseline)
 
     if settings.update_baseline:
@@ -72,6 +68,38 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
     return doc
 
 
+def _load_baseline(config: pytest.Config, path: Path, gates: list[GateResult]) -> baseline_mod.Baseline | None:
+    """The baseline, each section checked by the gate kind that keeps it (built-in or a plugin's);
+    None when it cannot be read, with a failing ``run`` gate saying how to fix the file."""
+    from .gates import BASELINE_SECTIONS
+
+    declared: dict[str, baseline_mod.Validator] = {}
+    for impl in reversed(config.hook.pytest_release_gates_baseline_sections.get_hookimpls()):
+        name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
+        try:
+            pairs: Any = impl.function()
+            declared.update((str(k), v) for k, v in pairs or ())
+        except Exception as exc:  # a broken declaration must not let the run pass
+            gates.append(_crash(f"baseline sections of {name}", exc, subject="baseline"))
+    validators = {**declared, **dict(BASELINE_SECTIONS)}  # a plugin cannot relax a built-in section
+    try:
+        baseline = baseline_mod.load(path, validators=validators)
+    except UsageError as exc:
+        gates.append(GateResult(
+            RUN, "baseline", Status.FAIL, Level.HOLD,
+            f"unreadable: {exc}; fix the file or restore it from version control (it is never overwritten, "
+            "with or without --gate-update-baseline)",
+        ))
+        return None
+    for name in baseline.unchecked:
+        gates.append(GateResult(
+            RUN, "baseline", Status.WARN, Level.HOLD,
+            f"section {name!r} of {path} belongs to no gate this run knows: kept as it is, not checked "
+            "(a misspelt section, or a gate plugin that does not declare it)",
+        ))
+    return baseline
+
+
 def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateResult]:
     baseline = context.baseline
     if baseline is None:  # unreadable: never overwritten
@@ -86,9 +114,9 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
         except Exception as exc:  # a half-recorded baseline is never saved
             return [_crash(f"baseline update of {name}", exc, subject="baseline")]
     try:
-        written = baseline.save()
-    except UsageError as exc:
-        return [GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"could not write baseline: {exc}")]
+        written = baseline.save(machine_dir=context.rootdir / baseline_mod.MACHINE_DIR)
+    except UsageError as exc:  # nothing was written: say so, never "updated"
+        return [GateResult(RUN, "baseline", Status.FAIL, Level.HOLD, f"update not written: {exc}")]
     context.messages.extend(lines)
     context.messages.append(f"baseline {'updated' if written else 'unchanged'}: {baseline.path}")
     return []

@@ -7,7 +7,8 @@ same to add its own gates. See the README, "Writing your own gate".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -51,6 +52,16 @@ def pytest_release_gates_update_baseline(context: GateContext, baseline: Any) ->
     added, changed or removed. Runs before ``pytest_release_gates_collect``,
     so gates are then checked against what was recorded. If any of these
     hooks raises, nothing is saved (no half-recorded baseline) and the run holds.
+    """
+
+
+@hookspec
+def pytest_release_gates_baseline_sections() -> Iterable[tuple[str, Callable[[Path, dict[str, Any]], None]]] | None:
+    """Declare the baseline sections this plugin keeps, as ``(section, validator)`` pairs.
+
+    ``validator(path, section)`` raises ``pytest_release_gates.UsageError`` with one line naming
+    ``path``, the section and the entry when the section is malformed: the run then holds and the
+    file is never rewritten. A section that no gate declares is kept as it is, with a warning.
     """
 
 

@@ -1,4 +1,5 @@
-"""Built-in gate kinds, one module each. Adding a kind = one module + one line here.
+"""Built-in gate kinds, one module each. Adding a kind = one module + one line here
+(two when it keeps a baseline section).
 
 Each module defines ``Gate``, a pytest plugin object registered under
 ``--release-gate``; it implements ``pytest_release_gates_collect``, any
@@ -9,8 +10,9 @@ that ``pertest.PerTest`` calls (``on_setup``, ``on_makereport``, ``on_report``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from ..baseline import Validator
 from ..config import Settings
 from . import budgets, coverage, error_types, flaky, integrity, regression, run, tests, timeouts
 
@@ -38,3 +40,12 @@ BUILTIN: list[tuple[str, Any]] = [
     ("release-gates-integrity", integrity.Gate),
     ("release-gates-compare", _compare),
 ]
+
+#: (section, validator) for every baseline section a built-in gate kind keeps. Every reader of the
+#: baseline passes these to ``baseline.load``, so a file is valid or not whatever else was imported.
+BASELINE_SECTIONS: Final[tuple[tuple[str, Validator], ...]] = (
+    (regression.SECTION, regression.validate_section),
+    (coverage.SECTION, coverage.validate_section),
+    (error_types.SECTION, error_types.validate_section),
+    (integrity.SECTION, integrity.validate_section),
+)

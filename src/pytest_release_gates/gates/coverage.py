@@ -13,17 +13,31 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
 
+from .. import baseline as baseline_mod
 from ..config import Settings
-from ..model import COVERAGE, GateResult, Level, Status
+from ..model import COVERAGE, GateResult, Level, Status, UsageError
 from ..session import GateContext
 
 SECTION: Final = "coverage"
 #: Percentage points below which two totals count as equal (float noise of coverage's arithmetic).
 _EPS: Final = 1e-9
+
+
+def validate_section(path: Path, section: dict[str, Any]) -> None:
+    """Baseline validator of the ``coverage`` section: ``total``, a percentage, and nothing else."""
+    for key in sorted(section):
+        if key != "total":
+            raise UsageError(f"{path}: coverage entry {key!r}: unknown key (the section holds 'total' only)")
+    if "total" in section:
+        total = section["total"]
+        if not (baseline_mod.is_number(total) and 0 <= total <= 100):
+            raise UsageError(f"{path}: coverage entry 'total' must be a percentage (0 to 100), "
+                             f"got {baseline_mod.short(total)}")
 
 
 def measured_total(config: pytest.Config) -> tuple[float | None, str]:
@@ -135,13 +149,14 @@ class Gate:
         baseline = context.baseline
         recorded = baseline.get(SECTION).get("total") if baseline is not None else None
         if not isinstance(recorded, (int, float)) or isinstance(recorded, bool):
+            how = ("the baseline could not be read: fix the file named in the run gate" if baseline is None
+                   else "record it with --gate-update-baseline")
             return GateResult(
                 COVERAGE,
                 "drop",
                 Status.WARN,
                 Level.HOLD,
-                f"no coverage recorded in the baseline to compare {total:.2f}% with: "
-                "record it with --gate-update-baseline",
+                f"no coverage recorded in the baseline to compare {total:.2f}% with: {how}",
                 metric="percent",
                 value=total,
             )

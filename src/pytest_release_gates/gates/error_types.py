@@ -18,10 +18,12 @@ import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
+from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
 
+from .. import baseline as baseline_mod
 from ..config import AcceptedType, Settings
 from ..error_capture import (
     ERROR,
@@ -46,15 +48,44 @@ from ..error_capture import (
     mro_names,
     qualname,
     scope_locations,
+    signature_key,
     unwrap_pytest_warning_error,
 )
-from ..model import NEW_ERROR_TYPE, GateResult, Level, Status
+from ..model import NEW_ERROR_TYPE, GateResult, Level, Status, UsageError
 from ..session import GateContext, observe, observe_session
 
 #: pytest's outcome exceptions (fail, skip, xfail, exit): test results, never error types.
 _OUTCOMES: Final = (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)
 _NOT_ERRORS: Final = (AssertionError, KeyboardInterrupt, *_OUTCOMES)
 _NOTHING_EXPECTED: Final = Expected()  # shared by every test without expected_errors (never mutated)
+
+
+def validate_section(path: Path, section: dict[str, Any]) -> None:
+    """Baseline validator of the ``error_types`` section: each entry says what it accepts (kind, type,
+    origin) and how often, under the key its type and origin give; anything else would accept types
+    nobody reviewed."""
+    short = baseline_mod.short
+    for key, entry in section.items():
+        where = f"{path}: error_types entry {key!r}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where} must be an object such as {{\"count\": 1, \"kind\": \"error\", "
+                             f"\"origin\": \"\", \"type\": \"builtins.KeyError\"}}, got {short(entry)}")
+        missing = [k for k in ("count", "kind", "type") if k not in entry]
+        if missing:
+            raise UsageError(f"{where}: {', '.join(map(repr, missing))} missing")
+        type_name, origin = entry["type"], entry.get("origin", "")
+        if not isinstance(type_name, str) or not type_name:
+            raise UsageError(f"{where}: 'type' must be the type's name, got {short(type_name)}")
+        if not isinstance(origin, str):
+            raise UsageError(f"{where}: 'origin' must be a module name or \"\", got {short(origin)}")
+        if entry["kind"] not in (ERROR, WARNING):
+            raise UsageError(f"{where}: 'kind' must be {ERROR!r} or {WARNING!r}, got {short(entry['kind'])}")
+        count = entry["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {short(count)}")
+        expected = signature_key(type_name, origin)
+        if key != expected:
+            raise UsageError(f"{where}: the key must be {expected!r} (its type and origin)")
 
 
 @final
@@ -306,16 +337,21 @@ class Gate:
 
     def _results(self, context: GateContext, seen: dict[str, Seen], section: dict[str, Any],
                  result: Comparison) -> Iterable[GateResult]:
-        no_baseline = not section
+        if context.baseline is None:  # accepting would not help: an unreadable file is never overwritten
+            hint = " (the baseline could not be read: fix the file named in the run gate, then run again)"
+        elif not section:
+            hint = " (no error types in the baseline yet: accept them with --gate-update-baseline)"
+        else:
+            hint = ""
         for key in result.new:
             s = seen[key]
-            gate = self._new(s, no_baseline)
+            gate = self._new(s, hint)
             if gate is not None:
                 yield gate
         for key, accepted in result.expired:
             s = seen[key]
             owner = f" (owner {accepted.owner})" if accepted.owner else ""
-            gate = self._new(s, no_baseline, f"accepted in known_error_types until {accepted.expires}{owner}, "
+            gate = self._new(s, hint, f"accepted in known_error_types until {accepted.expires}{owner}, "
                                              "which has passed; ")
             if gate is not None:
                 yield gate
@@ -353,12 +389,10 @@ class Gate:
         if not seen:
             yield GateResult(NEW_ERROR_TYPE, "", Status.PASS, Level.HOLD, "no error or warning types seen")
 
-    def _new(self, s: Seen, no_baseline: bool, prefix: str = "") -> GateResult | None:
+    def _new(self, s: Seen, hint: str, prefix: str = "") -> GateResult | None:
         policy = self._policy(s.kind)
         if policy == "off":
             return None
-        hint = " (no error types in the baseline yet: accept them with --gate-update-baseline)" \
-            if no_baseline else ""
         message = (f"{prefix}new {s.kind} type {_from(s)}first in {_test(s)} at {s.first_where or '?'}; "
                    f"{s.count} time(s) in {len(s.tests)} test(s){hint}")
         status = Status.FAIL if policy == "hold" else Status.WARN
@@ -392,4 +426,4 @@ def _extra(s: Seen) -> dict[str, Any]:
     }
 
 
-__all__ = ["ERROR", "WARNING", "Gate"]
+__all__ = ["ERROR", "SECTION", "WARNING", "Gate", "validate_section"]

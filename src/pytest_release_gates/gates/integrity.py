@@ -40,6 +40,15 @@ OBSERVATION: Final = "integrity"
 SECTION: Final = "integrity"
 
 
+def validate_section(path: Path, section: dict[str, Any]) -> None:
+    """Baseline validator of the ``integrity`` section (accepted content findings); the rule
+    machinery is imported only when a file has the section."""
+    if section:
+        from ..integrity.rules import validate_section as check
+
+        check(path, section)
+
+
 @final
 class Gate:
     __slots__ = ("_scan", "settings")
@@ -118,11 +127,13 @@ class Gate:
     def _regenerate(self, integ: IntegritySettings, manifest: Path) -> list[str]:
         from ..integrity import manifest as mf
         from ..integrity.hashing import default_jobs
+        from ..integrity.scope import legacy_manifest
 
         previous: mf.Manifest | None = None
-        if manifest.exists():
+        old = legacy_manifest(self.root, manifest)  # read as the previous one; the new file is written
+        if manifest.exists() or old is not None:
             try:
-                previous = mf.load(manifest)
+                previous = mf.load(old or manifest)
             except UsageError as exc:
                 return [f"integrity: {exc}: not replaced (fix or delete it, then accept again)"]
         out = mf.build(str(self.root), integ.patterns, integ.excludes, exclude_paths=self._excluded(manifest),
@@ -131,7 +142,7 @@ class Gate:
         if not out.manifest.files:
             return [f"integrity: patterns {list(integ.patterns)} select no file: {manifest} not written"]
         accepted = mf.diff_manifests(previous, out.manifest) if previous is not None else []
-        if previous is not None and not accepted:
+        if previous is not None and not accepted and old is None:
             return [f"integrity: manifest {manifest} unchanged ({len(out.manifest.files)} files)"]
         try:
             mf.write(manifest, out.manifest)
@@ -139,6 +150,11 @@ class Gate:
             return [f"integrity: could not write the manifest: {exc}"]
         if previous is None:
             lines = [f"integrity: created manifest {manifest} ({len(out.manifest.files)} files)"]
+        elif old is not None:
+            lines = [f"integrity: wrote manifest {manifest} in place of the old default {old}, which is no "
+                     f"longer read: commit {manifest.name}"]
+            if accepted:
+                lines.append(f"integrity: accepted {mf.summarize(accepted)} into it")
         else:
             lines = [f"integrity: accepted {mf.summarize(accepted)} into manifest {manifest}"]
             lines += [f"  {d.line}" for d in accepted[:50]]
@@ -176,8 +192,12 @@ class Gate:
     def _verify(self, integ: IntegritySettings, manifest: Path) -> Iterator[GateResult]:
         from ..integrity import manifest as mf
         from ..integrity.hashing import default_jobs
-        from ..integrity.scope import generate_command
+        from ..integrity.scope import generate_command, legacy_manifest, move_hint
 
+        old = legacy_manifest(self.root, manifest)
+        if old is not None:
+            manifest = old
+            yield GateResult(INTEGRITY, self._subject(old), Status.WARN, Level.HOLD, move_hint())
         subject = self._subject(manifest)
         if not manifest.exists():
             yield GateResult(

@@ -33,6 +33,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
@@ -41,7 +42,7 @@ from packaging.version import InvalidVersion, Version
 from .. import baseline as baseline_mod
 from .. import calibration, metrics
 from ..config import Settings
-from ..model import REGRESSION, GateResult, Level, Status
+from ..model import REGRESSION, GateResult, Level, Status, UsageError
 from ..session import GateContext, observe
 from ..significance import ALPHA, can_reach, mann_whitney
 
@@ -61,6 +62,48 @@ MEASURED_KEYS: Final = frozenset(
     {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference"}
 )
 _MAX_LINES: Final = 25
+
+
+def validate_section(path: Path, section: dict[str, Any]) -> None:
+    """Baseline validator of the ``regression`` section: numbers where numbers belong, a known
+    direction, valid debt."""
+    is_number, short = baseline_mod.is_number, baseline_mod.short
+    for key, entry in section.items():
+        where = f"{path}: regression entry {key!r}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where} must be an object, got {short(entry)}")
+        if "median" not in entry:
+            raise UsageError(f"{where}: 'median' is missing")
+        if not is_number(entry["median"]):
+            raise UsageError(f"{where}: 'median' must be a number, got {short(entry['median'])}")
+        count = entry.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {short(count)}")
+        if "spread" in entry and not is_number(entry["spread"]):
+            raise UsageError(f"{where}: 'spread' must be a number, got {short(entry['spread'])}")
+        samples = entry.get("samples", [])
+        if not isinstance(samples, list) or not baseline_mod.all_numbers(samples):
+            raise UsageError(f"{where}: 'samples' must be a list of numbers")
+        if entry.get("direction", "lower") not in ("lower", "higher"):
+            raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {short(entry['direction'])}")
+        for k in ("machine", "unit", "source"):
+            if k in entry and not isinstance(entry[k], str):
+                raise UsageError(f"{where}: {k!r} must be a string, got {short(entry[k])}")
+        if "reference" in entry:
+            ref = entry["reference"]
+            ok = (
+                isinstance(ref, dict)
+                and isinstance(ref.get("id"), str)
+                and is_number(ref.get("seconds"))
+                and ref["seconds"] > 0
+                and (is_number(ref.get("cpu", 0)) and 0 <= ref.get("cpu", 0) <= 1)
+            )
+            if not ok:
+                raise UsageError(
+                    f"{where}: 'reference' must be {{\"id\": <string>, \"seconds\": <positive number>, "
+                    f"\"cpu\": <0 to 1>}}, got {short(ref)}"
+                )
+        baseline_mod.debt_of(entry, where=where)
 
 
 def regression(tolerance: float | None = None) -> float | None:

@@ -29,7 +29,7 @@ from . import manifest as mf
 from . import rules as rules_mod
 from .hashing import StatCache
 from .patterns import Listing, Pattern, PatternSet, explain, walk
-from .scope import DEFAULT_STAT_CACHE, auto_excluded, config_manifest
+from .scope import DEFAULT_STAT_CACHE, auto_excluded, config_manifest, legacy_manifest, move_hint
 
 EXIT_OK: Final = 0
 EXIT_DIFF: Final = 1
@@ -102,11 +102,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.list:
         return _list(root, patterns, excludes, excluded)
     previous: mf.Manifest | None = None
-    if manifest_path.exists():
+    old = legacy_manifest(root, manifest_path)  # compared with, then left in place: the new file is written
+    if manifest_path.exists() or old is not None:
         try:
-            previous = mf.load(manifest_path)
+            previous = mf.load(old or manifest_path)
         except UsageError as exc:
-            if not args.force:
+            if old is None and not args.force:
                 raise UsageError(f"{exc} (refusing to overwrite it: move it away or pass --force)") from None
     out = mf.build(str(root), patterns, excludes, exclude_paths=excluded, jobs=args.jobs)
     _report_skipped(out.listing)
@@ -118,10 +119,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not new.files and not args.allow_empty:
         raise UsageError(f"{manifest_path}: patterns {list(patterns)} select no file under {root}; "
                          "refusing to write an empty manifest (pass --allow-empty to write it anyway)")
+    if old is not None:
+        _warn(f"note: {old}, the old default, is no longer read now that {manifest_path} exists: commit the "
+              "new file and delete the old one")
     if previous is not None:
         accepted = mf.diff_manifests(previous, new)
         if accepted:
-            print(f"accepting {len(accepted)} change(s) against the previous {manifest_path}:")
+            print(f"accepting {len(accepted)} change(s) against the previous {old or manifest_path}:")
             for d in accepted:
                 print(f"  {d.line}")
         else:
@@ -192,6 +196,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         _report_skipped(listing)
         files = listing.files
     else:
+        old = legacy_manifest(root, res.manifest)
+        if old is not None:
+            _warn(f"warning: manifest {mf.display(str(old))} {move_hint()}")
+            res.manifest = old
         excluded = auto_excluded(root, res.manifest, root / DEFAULT_STAT_CACHE, res.baseline, cache_path)
         cache: StatCache | None = None
         if cache_path is not None:
@@ -221,7 +229,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if not out.checked:
                 _warn(f"warning: patterns {mpatterns} select no file under {root}")
     if rules:
-        accepted = rules_mod.from_section(baseline_mod.load(res.baseline).get("integrity"))
+        from ..gates import BASELINE_SECTIONS
+
+        baseline = baseline_mod.load(res.baseline, validators=BASELINE_SECTIONS)
+        accepted = rules_mod.from_section(baseline.get("integrity"))
         scan = rules_mod.scan_tree(str(root), files, rules, must_be_ignored=res.integrity.must_be_ignored)
         failed = _print_scan(scan, accepted) or failed
     return EXIT_DIFF if failed else EXIT_OK

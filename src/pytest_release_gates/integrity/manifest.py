@@ -39,7 +39,10 @@ SCHEMA: Final = "pytest-release-gates/integrity/1"
 _SCHEMA_RE: Final = re.compile(r"^pytest-release-gates/integrity/(\d+)$")
 CURRENT_VERSION: Final = 1
 ALGORITHM: Final = "sha256"
-DEFAULT_MANIFEST: Final = ".release-gates/integrity.json"
+#: Committed beside the baseline (SPEC v3), so a fresh clone has it.
+DEFAULT_MANIFEST: Final = "release-gates.integrity.json"
+#: The default before SPEC v3, inside the git-ignored machine folder: still read, with a warning.
+OLD_DEFAULT_MANIFEST: Final = ".release-gates/integrity.json"
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _HEX_ALL: Final = re.compile(r"[0-9a-f]*")
 _MODE: Final = re.compile(r"^[0-7]{3,4}$")

@@ -436,8 +436,9 @@ def describe(f: Finding) -> str:
 
 
 def validate_section(path: object, section: Mapping[str, object]) -> None:
-    """Baseline validator for the ``integrity`` section: a malformed entry makes the file unreadable
-    (and so never overwritten), rather than silently accepting or dropping findings."""
+    """Baseline validator for the ``integrity`` section (listed in ``gates.BASELINE_SECTIONS``): a
+    malformed entry makes the file unreadable (and so never overwritten), rather than silently
+    accepting or dropping findings."""
     from ..model import UsageError
 
     unknown = set(section) - {"findings"}
@@ -458,14 +459,3 @@ def validate_section(path: object, section: Mapping[str, object]) -> None:
                 if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                     raise UsageError(f"{path}: integrity.findings[{rule!r}][{p!r}][{k!r}]: count must be a "
                                      f"positive whole number, got {count!r}")
-
-
-def _register() -> None:
-    from .. import baseline
-
-    register = getattr(baseline, "register_validator", None)
-    if register is not None:
-        register("integrity", validate_section)
-
-
-_register()

@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 
 from ..model import UsageError
-from .manifest import DEFAULT_MANIFEST, companion_path, relative_inside
+from .manifest import DEFAULT_MANIFEST, OLD_DEFAULT_MANIFEST, companion_path, relative_inside
 
 DEFAULT_STAT_CACHE = ".release-gates/integrity.statcache.json"
 
@@ -24,9 +24,26 @@ def config_manifest(root: Path, value: str, where: str) -> Path:
     return full
 
 
+def legacy_manifest(root: Path, manifest: Path) -> Path | None:
+    """The manifest at the pre-SPEC-v3 default (``.release-gates/integrity.json``, a git-ignored
+    folder), when ``manifest`` is the default and does not exist but that one does: read it rather
+    than hold a project that has not moved it yet."""
+    if relative_inside(root, manifest) != DEFAULT_MANIFEST or manifest.exists() or manifest.is_symlink():
+        return None
+    old = root / OLD_DEFAULT_MANIFEST
+    return old if old.is_file() else None
+
+
+def move_hint() -> str:
+    """What to tell a user whose manifest is still at the old default (the path is the subject)."""
+    return ("read from the old default location, inside the git-ignored .release-gates/, so a fresh clone "
+            f"does not have it: move it with `mv {OLD_DEFAULT_MANIFEST} {DEFAULT_MANIFEST}` (`git mv` if it "
+            "is tracked) and commit it")
+
+
 def auto_excluded(root: Path, manifest: Path | None, *others: Path | None) -> list[str]:
     """Exact relative paths never selected: the manifest and its ``.sha256`` companion, and ``others``
-    (the stat cache, the baseline file and its ``.bak``)."""
+    (the stat cache, the baseline file and the ``.bak`` earlier versions kept beside it)."""
     candidates: list[Path] = []
     if manifest is not None:
         candidates += [manifest, companion_path(manifest)]
