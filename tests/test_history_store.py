@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_release_gates.history import Scope, StoreError, open_store, parse
 from pytest_release_gates.history.jsonl import JsonlStore
@@ -516,6 +518,27 @@ def test_a_wrong_password_never_shows(pg_base: str, tmp_path: Path) -> None:
     assert "password authentication failed" in r.stdout
     for secret in (wrong, "Wr0ng-pa$$word", real):
         assert secret not in r.stdout + r.stderr + (d / ".release-gates/verdict.json").read_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=4, max_size=30),
+       st.booleans())
+def test_a_url_password_never_survives_scrubbing(password: str, encoded: bool) -> None:
+    from urllib.parse import quote
+
+    from pytest_release_gates.history.url import mask
+
+    given_pw = quote(password, safe="") if encoded else password.replace("/", "%2F").replace(" ", "%20")
+    raw = f"postgresql://ci:{given_pw}@db.example.com:5432/gates?sslmode=require"
+    try:
+        url = parse(raw, Path("."))
+    except ValueError as exc:  # not a URL at all (an unencoded "[" say): refused, still without the password
+        assert password not in str(exc) and given_pw not in str(exc)
+        return
+    driver_text = f'connection to "{raw}" failed for password {password!r} ({quote(password, safe="")})'
+    for text in (url.label, url.scrub(driver_text), mask(raw)):
+        assert password not in text and given_pw not in text
+    assert url.label == "postgresql://ci:***@db.example.com:5432/gates?sslmode=require"
 
 
 # ------------------------------------------------------------------ configuration

@@ -23,7 +23,7 @@ POSTGRES: Final = "postgresql"
 LOCAL_FILE: Final = ".release-gates/history.jsonl"
 MASK: Final = "***"
 
-_USERINFO: Final = re.compile(r"(?P<head>://[^:/?#@\s]*:)(?P<pw>[^@\s/]*)@")
+_USERINFO: Final = re.compile(r"(?P<head>://[^:/?#@\s]*:)(?P<pw>[^\s/]*)@")  # greedy: to the last @
 _PARAM: Final = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^&\s]*)")
 
 
@@ -57,11 +57,18 @@ class StoreURL:
     def secrets(self) -> list[str]:
         """The password in every spelling a message might carry (as given, decoded, re-encoded)."""
         found: list[str] = []
+        try:
+            netloc = urlsplit(self.raw).netloc
+        except ValueError:
+            netloc = ""
+        userinfo, at, _ = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            found.append(userinfo.partition(":")[2])
         for m in (*_USERINFO.finditer(self.raw), *_PARAM.finditer(self.raw)):
             pw = m["pw"].strip("'")
-            if pw:
-                found.extend({pw, unquote(pw), quote(unquote(pw), safe="")})
-        return sorted({s for s in found if s}, key=len, reverse=True)
+            found.append(pw)
+        spellings = {v for pw in found if pw for v in (pw, unquote(pw), quote(unquote(pw), safe=""))}
+        return sorted(spellings, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
         """``text`` (an error from a driver, say) with this URL's password gone in any spelling."""
