@@ -12,11 +12,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inner pytest runs must not write to a real CI's outputs (this suite may itself run on GitHub),
-    nor think they are xdist workers when this suite runs under ``-n`` (pytest-benchmark would turn
-    itself off)."""
+    """Inner pytest runs must not write to a real CI's outputs (this suite may itself run on GitHub)
+    or a developer's history store, nor think they are xdist workers when this suite runs under ``-n``
+    (pytest-benchmark would turn itself off)."""
     for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "CI", "RELEASE_GATES_MACHINE",
-                 "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+                 "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
+                 "RELEASE_GATES_HISTORY_URL"):
         monkeypatch.delenv(name, raising=False)
 
 

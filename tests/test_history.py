@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_release_gates.report import history
+from pytest_release_gates.history import jsonl as history
 
 HISTORY = ".release-gates/history.jsonl"
 
@@ -172,7 +172,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from pytest_release_gates.report import history\n"
+        "from pytest_release_gates.history import jsonl as history\n"
         "for i in range(25):\n"
         "    history.append(Path(sys.argv[1]),\n"
         "                   {'v': 1, 'time': time.time(), 'verdict': 'deploy', 'w': sys.argv[2], 'i': i},\n"

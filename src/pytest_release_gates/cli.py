@@ -124,6 +124,9 @@ def _stale(doc: dict[str, Any], commit: str, asked: str) -> str | None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from . import history_cli
+
+    store_url = history_cli.merge_url(args.history_url)  # a bad URL: exit 2 before anything is written
     docs = []
     for name in args.verdicts:
         path = Path(name)
@@ -142,6 +145,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_USAGE
     print(f"{merged['verdict']}: merged {len(docs)} verdicts into {args.output}")
+    if store_url is not None:
+        line, recorded = history_cli.record_pipeline(store_url, docs, merged)
+        print(line, file=sys.stdout if recorded else sys.stderr)
     return 0
 
 
@@ -206,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("merge", help="combine verdicts of CI shards into one")
     mg.add_argument("verdicts", nargs="+", metavar="VERDICT")
     mg.add_argument("-o", "--output", required=True, metavar="OUT")
+    mg.add_argument("--history-url", default=None, metavar="URL",
+                    help="also record the pipeline's entry in this history store (default: $RELEASE_GATES_HISTORY_URL)")
     mg.set_defaults(func=cmd_merge)
     _load_subcommands()
     for name, help_text, add_arguments, run in SUBCOMMANDS:
@@ -218,11 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_subcommands() -> None:
     if SUBCOMMANDS:
         return
-    from . import baseline_cli
+    from . import baseline_cli, history_cli
     from .integrity import cli as integrity_cli
 
     SUBCOMMANDS.append(integrity_cli.SUBCOMMAND)
     SUBCOMMANDS.append(baseline_cli.SUBCOMMAND)
+    SUBCOMMANDS.append(history_cli.SUBCOMMAND)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

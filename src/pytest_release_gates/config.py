@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, final
 
+from .history import url as history_url
 from .model import KINDS, RUN, UsageError
 
 if sys.version_info >= (3, 11):
@@ -151,6 +153,26 @@ def _known_types(v: Any) -> tuple[AcceptedType, ...]:
 
 
 _positive = _number(gt=0)
+BRANCH_CHOICES: Final = ("current+default", "all")
+
+
+def _history_url(v: Any) -> str:
+    """Empty (the local file), ``sqlite:///PATH`` or ``postgresql://...``; the message never shows a password."""
+    if not isinstance(v, str):
+        raise _Bad(f"expected a string (empty, sqlite:///PATH or postgresql://...), got {type(v).__name__}")
+    try:
+        history_url.parse(v, Path("."))
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
+    return v
+
+
+def _branches(v: Any) -> str | tuple[str, ...]:
+    if isinstance(v, str) and v in BRANCH_CHOICES:
+        return v
+    if isinstance(v, list):
+        return _str_list(v)
+    raise _Bad(f"expected \"current+default\", \"all\" or a list of branch names, got {history_url.mask(repr(v))}")
 
 
 def _budgets(v: Any) -> Mapping[str, Mapping[str, float]]:
@@ -280,6 +302,11 @@ SCHEMA: Final[Mapping[str, Callable[[Any], Any]]] = {
     "flaky_window": _integer(ge=1),
     "flaky_min_failures": _integer(ge=1),
     "flaky_level": _choice(POLICIES),
+    "flaky_days": _number(gt=0),
+    "history_url": _history_url,
+    "history_branches": _branches,
+    "history_required": _boolean,
+    "history_timeout": _number(gt=0, le=600),
     "partial_run": _choice(("hold", "warn")),
 }
 
@@ -315,6 +342,11 @@ class Settings:
     flaky_window: int = 10
     flaky_min_failures: int = 2
     flaky_level: str = "warn"
+    flaky_days: float | None = None
+    history_url: str = ""  # may hold a password: never print it (history.url.StoreURL.label)
+    history_branches: str | tuple[str, ...] = "current+default"
+    history_required: bool = False
+    history_timeout: float = 5.0
     partial_run: str = "hold"
     # From the command line (not config keys):
     update_baseline: bool = False
@@ -384,6 +416,12 @@ def load(rootdir: Path, **cli: Any) -> Settings:
     rootdir = Path(rootdir)
     source, raw = find_raw(rootdir)
     values = parse(raw, where=_where(rootdir, source))
+    env_url = os.environ.get(history_url.ENV, "").strip()
+    if env_url:  # wins over the config: credentials stay in CI secrets
+        try:
+            values["history_url"] = _history_url(env_url)
+        except _Bad as exc:
+            raise UsageError(f"{history_url.ENV}: {exc}") from None
     values.update({k: v for k, v in cli.items() if v is not None})
     return Settings(rootdir=rootdir, source=source, **values)
 

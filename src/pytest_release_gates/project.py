@@ -67,9 +67,12 @@ def git_facts(rootdir: Path) -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
+    from .history.identity import detect
+
     return {
         "commit": commit.stdout.strip(),
         "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
+        "branch": detect(rootdir).branch or None,  # CI variables first: a CI checkout is a detached HEAD
     }
 
 

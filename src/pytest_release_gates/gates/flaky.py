@@ -7,12 +7,17 @@ and the ones before it in the run history) is a ``flaky`` gate, at
 needed reruns (pytest-rerunfailures reports them with outcome ``rerun``)
 counts as failing in that run, so retries cannot hide it.
 
-The history is read during collect, before this run's own line is appended
-(that happens in the report hook), so this run is never counted twice.
+The history is read during collect, before this run's own entry is added
+(that happens in the report hook), so this run is never counted twice. With a
+shared store (``history_url``) it reads the runs of this project on the
+branches of ``history_branches``, each CI run once (shard rows or the pipeline
+row that merged them); with ``flaky_days`` it counts failures over that many
+days instead of over the last ``flaky_window`` runs.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Final, final
@@ -44,22 +49,28 @@ class Gate:
         s = self.settings
         if s.flaky_level == "off":
             return
-        past = history.before_this_run(context).tail(s.flaky_window - 1)
-        runs = len(past) + 1
+        run = history.for_run(context)
+        if s.flaky_days is not None:
+            past = run.failures(since=time.time() - s.flaky_days * 86400.0)
+            over = f"{{runs}} runs in the last {s.flaky_days:g} days"
+        else:
+            past = run.failures(last_runs=s.flaky_window - 1)
+            over = "the last {runs} runs"
+        runs = past.runs + 1
+        over = over.format(runs=runs)
         now_failing = set(history.failed_tests(context, self.reruns))
-        counts: Counter[str] = Counter()
-        for entry in past:
-            failed = entry.get("failed")
-            if isinstance(failed, list):
-                counts.update({n for n in failed if isinstance(n, str)})
-        counts.update(now_failing)
+        # Stored ids are masked where they hold a secret; compare such ids masked too.
+        masked = any("******(" in name for name in past.counts)
         if s.flaky_level == "warn":
             status, level = Status.WARN, Level.HOLD
         else:
             status, level = Status.FAIL, Level.parse(s.flaky_level)
         flagged = 0
         for nodeid in sorted(context.records):
-            n = counts.get(nodeid, 0)
+            n = past.counts.get(nodeid, 0)
+            if masked and not n:
+                n = past.counts.get(history.mask_entry(nodeid), 0)
+            n += nodeid in now_failing
             if n < s.flaky_min_failures:
                 continue
             flagged += 1
@@ -67,10 +78,10 @@ class Gate:
                 f"needed {self.reruns[nodeid]} rerun(s) now" if nodeid in self.reruns else "passes now"
             yield GateResult(
                 KIND, nodeid, status, level,
-                f"failed in {n} of the last {runs} runs ({now}): repeated failure",
+                f"failed in {n} of {over} ({now}): repeated failure",
                 metric="failures", value=float(n), limit=float(s.flaky_min_failures),
                 extra={"window": runs, "reruns": self.reruns.get(nodeid, 0)},
             )
         if not flagged:
             yield GateResult(KIND, "", Status.PASS, Level.HOLD,
-                             f"no test failed in {s.flaky_min_failures} or more of the last {runs} runs")
+                             f"no test failed in {s.flaky_min_failures} or more of {over}")

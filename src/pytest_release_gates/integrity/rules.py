@@ -218,6 +218,30 @@ def _secrets(path: str, text: str, where: _Lines, allow: Mapping[int, frozenset[
                 yield Finding(SECRETS, path, digest(value), i + 1, f"{m.group(1)} = {mask(value)}")
 
 
+_PRIVATE_KEY_BLOCK: Final = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)"
+)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every value the ``secrets`` rule would flag masked, as its findings show them."""
+    if "PRIVATE KEY" in text:
+        text = _PRIVATE_KEY_BLOCK.sub("[private key masked]", text)
+    if any(h in text for h in _CLOUD_HINTS):
+        text = _CLOUD_KEY.sub(lambda m: mask(m.group(0)), text)
+    low = text.lower()
+    if any(w in low for w in _SECRET_WORDS):
+
+        def assigned(m: re.Match[str]) -> str:
+            value = m.group(3)
+            if entropy(value) < ENTROPY_MIN or _WORDY.match(value) or "${" in value or "{{" in value:
+                return m.group(0)
+            return m.group(0).replace(value, mask(value))
+
+        text = _SECRET_ASSIGN.sub(assigned, text)
+    return text
+
+
 def _secret_lines(text: str, where: _Lines) -> set[int]:
     """Indexes of lines that hold a secret-like word, case-insensitively."""
     low = text.lower()

@@ -1,26 +1,29 @@
 """The output adapters as one plugin: each turns the finished verdict document into one output.
 
 Registered only under ``--release-gate``; runs on the controller in
-``pytest_release_gates_report``, after the verdict file is written. Order:
-the run history first (so the HTML charts and sparklines include this run),
+``pytest_release_gates_report``, after the verdict file is written (and in
+``pytest_release_gates_collect``, to say whether a shared history store can be
+reached). Order: the run history first (so the HTML charts and sparklines include this run),
 then every requested output. An adapter that fails adds one warning line to
-the summary and never touches the verdict or the other adapters.
+the summary and never touches the verdict or the other adapters. The one
+exception is fail-closed: with ``history_required``, a run whose entry a shared
+store could not take is held, and the verdict file rewritten.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
 
 from .. import atomic
-from ..model import UsageError
+from ..model import RUN, GateResult, Level, Status, UsageError
 from ..session import GateContext
-from . import ci, history, html, trend
+from . import ci, history, html, trend, verdict_file
 
 FLAKY_PLUGIN: Final = "release-gates-flaky"
 
@@ -41,16 +44,22 @@ class Reports:
             if loc and isinstance(loc[1], int):
                 self.locations[report.nodeid] = (str(loc[0]).replace("\\", "/"), loc[1] + 1)
 
+    def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
+        """Whether a shared history store can be reached: known before the verdict, so it can hold."""
+        gate = history.for_run(context).status_gate()
+        return [gate] if gate is not None else []
+
     def pytest_release_gates_report(self, verdict: dict[str, Any], context: GateContext) -> None:
         messages = context.messages
-        hist = self._history(verdict, context)
+        run = history.for_run(context)
+        entry = self._history(verdict, context)
         if self.config.get_verbosity() > 0:
-            messages.extend(_sparklines(hist.tail(trend.SPARK_RUNS)))
+            messages.extend(_sparklines(run.recent(trend.SPARK_RUNS, entry)))
         opt = self.config.getoption
         steps: list[tuple[str, Callable[[], str | None]]] = []
         report_path = opt("gate_report", None)
         if report_path:
-            steps.append(("HTML report", lambda: _write_html(_cli_path(report_path), verdict, hist)))
+            steps.append(("HTML report", lambda: _write_html(_cli_path(report_path), verdict, run.overview(entry))))
         if os.environ.get("GITHUB_OUTPUT"):
             steps.append(("GITHUB_OUTPUT", lambda: _github_output(verdict)))
         if self.annotate:
@@ -71,25 +80,27 @@ class Reports:
                 line = f"WARNING: {what} not written: {type(exc).__name__}: {exc}"
             if line:
                 messages.append(line)
+        run.close()
 
     # -------------------------------------------------------------- steps
 
-    def _history(self, verdict: Mapping[str, Any], context: GateContext) -> history.History:
-        """Append this run; return the history including it (in memory only if the file is unwritable)."""
-        settings = context.settings
-        before = history.before_this_run(context)
-        context.messages.extend(before.warnings())
+    def _history(self, verdict: dict[str, Any], context: GateContext) -> history.Entry:
+        """Add this run to the history store; return its entry.
+
+        With ``history_required``, a shared store that took the run at the start but fails to write it
+        now holds the verdict (rewritten in place: the exit status and summary follow it).
+        """
+        run = history.for_run(context)
         flaky = self.config.pluginmanager.get_plugin(FLAKY_PLUGIN)
         reruns = getattr(flaky, "reruns", None) or {}
         entry = history.build_entry(verdict, context, reruns=reruns)
-        try:
-            return history.append(before.path, entry, max_runs=settings.history_max_runs,
-                                  max_days=settings.history_max_days, previous=before)
-        except UsageError as exc:
-            context.messages.append(f"WARNING: run history not written: {exc}")
-            fallback = history.History(before.path, list(before.lines), list(before.times))
-            fallback.add(history.dumps_entry(entry), float(entry["time"]))
-            return fallback
+        problem = run.record(entry)
+        context.messages.extend(run.warnings())
+        if problem and run.url.shared and context.settings.history_required and verdict["verdict"] == "deploy":
+            _hold_for_history(verdict, context, problem)  # the gate's line says it all
+        elif problem:
+            context.messages.append(problem)
+        return entry
 
     def _annotations(self, verdict: Mapping[str, Any], context: GateContext) -> str | None:
         lines = ci.github_annotations(verdict, locations=self.locations, path_prefix=_workspace_prefix(context.rootdir))
@@ -119,10 +130,23 @@ def _write(path: Path, text: str, what: str) -> str:
     return f"{what} written to {path}"
 
 
-def _write_html(path: Path, verdict: Mapping[str, Any], hist: history.History) -> str:
-    page = html.render(verdict, hist.sampled(), total_runs=len(hist), verdict_counts=hist.verdict_counts())
+def _write_html(path: Path, verdict: Mapping[str, Any], view: history.Overview) -> str:
+    page = html.render(verdict, view.entries, total_runs=view.total, verdict_counts=view.verdict_counts)
     atomic.write_text(path, page, durable=False)  # regenerated every run: atomic is enough
     return f"HTML report written to {path}"
+
+
+def _hold_for_history(verdict: dict[str, Any], context: GateContext, problem: str) -> None:
+    """history_required and this run's entry could not be stored: the written verdict becomes a hold."""
+    text = problem.removeprefix("WARNING: ").removeprefix("history store ")  # the subject says "history"
+    gate = GateResult(RUN, "history", Status.FAIL, Level.HOLD, f"{text} (history_required = true)")
+    verdict["verdict"] = str(Level.HOLD)
+    verdict["gates"].append(gate.to_json())
+    verdict["reasons"].append(gate.reason)
+    try:
+        verdict_file.write(context.settings.verdict_path, verdict)
+    except UsageError as exc:
+        context.messages.append(f"WARNING: verdict not rewritten: {exc}")
 
 
 def _github_output(verdict: Mapping[str, Any]) -> None:
@@ -154,7 +178,7 @@ def _workspace_prefix(rootdir: Path) -> str:
     return "" if text in ("", ".") else text + "/"
 
 
-def _sparklines(entries: list[dict[str, Any]]) -> list[str]:
+def _sparklines(entries: list[history.Entry]) -> list[str]:
     current = entries[-1].get("metrics") if entries else None
     if not isinstance(current, dict) or not current:
         return []

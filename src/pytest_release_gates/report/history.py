@@ -1,233 +1,191 @@
-"""Run history: one compact JSON line per ``--release-gate`` run in ``.release-gates/history.jsonl``.
+"""This run's history: the entry it leaves, and what the flaky gate, trends and report read back.
 
-Trends (HTML charts, terminal sparklines) and the repeated-failure gate read
-it. It is a machine file that is never committed: each run rewrites it under
-an exclusive lock (so concurrent runs on one checkout never lose a line),
-atomically (so a reader never sees half a file), pruned to
-``history_max_runs`` / ``history_max_days``. Reading is tolerant: a line that
-is not a history entry (garbage, a truncated tail from a killed writer) is
-skipped with a warning, never a crash.
+Where the entries live is the store's business (``history_url``: the local
+``.release-gates/history.jsonl``, SQLite or PostgreSQL, see
+``pytest_release_gates.history``); this module builds the run's entry from
+the verdict document, masks it, and goes through the store interface only.
+The store is opened once per run, at the end of it (before the verdict is
+decided, so that a store that cannot be reached is known in time to hold when
+``history_required``), read before this run's entry is added, and written in
+the report hook. A store that cannot be reached costs one line; the entry is
+kept in the local file for ``release-gate history import``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import math
-import os
-import re
 import statistics
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
-from .. import atomic
-from ..model import Status, UsageError
+from ..history import Entry, FailureCounts, Overview, Scope, Store, StoreError, open_store
+from ..history import url as history_url
+from ..history.base import RUN, SHARD, VERSION
+from ..history.identity import Identity, detect
+from ..history.jsonl import JsonlStore
+from ..model import RUN as RUN_KIND
+from ..model import GateResult, Level, Status
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..session import GateContext
 
-RELATIVE_PATH: Final = ".release-gates/history.jsonl"
-VERSION: Final = 1
-#: session.extra key caching this run's read of the history (read once, before this run is appended).
-_CACHE_KEY: Final = "history.before"
+__all__ = ["Entry", "Overview", "RunHistory", "build_entry", "entry_of", "for_run", "mask_entry"]
+
+#: session.extra key of this run's RunHistory.
+_RUN_KEY: Final = "history.run"
 #: Failing gates kept per entry: enough to tell why, small enough for 200 runs x 5,000 tests.
 MAX_FAILING_GATES: Final = 50
 MAX_FAILED_TESTS: Final = 2000
+IMPORT_HINT: Final = "`release-gate history import` moves it to the store"
 
 
-#: Lines our writer produced (compact JSON starting with version and time) are checked without parsing;
-#: anything else is parsed and validated in full. Keeps a 100,000-line history fast.
-_FAST: Final = re.compile(r'\{"v":\d+,"time":(-?\d[\d.eE+-]*),')
-#: Histories longer than this are sampled for charts (the newest ``SAMPLE_KEEP_LAST`` runs always kept).
-SAMPLE_MAX: Final = 4000
-SAMPLE_KEEP_LAST: Final = 400
-#: A history line longer than this (1 MiB; ours stay well under: at most 2,000 failed tests, 50 gates) is
-#: skipped, with a warning, like any other unreadable line.
-MAX_LINE_BYTES: Final = 1024 * 1024
+def branches_for(setting: str | tuple[str, ...], identity: Identity) -> tuple[str, ...] | None:
+    """``history_branches`` as the branches to read (None: all). An unknown current branch reads as ``""``."""
+    if setting == "all":
+        return None
+    if setting == "current+default":
+        return tuple(dict.fromkeys((identity.branch, *identity.default_branches)))
+    return tuple(setting)
 
 
 @final
-@dataclass(slots=True)
-class History:
-    """The history file as raw valid lines (oldest first) and their times; entries are parsed on demand.
+class RunHistory:
+    """This run's view of the history store: opened once, within ``history_timeout``, never raising."""
 
-    Also what was wrong with the file, for one warning line.
-    """
+    __slots__ = ("_opened", "_store", "error", "identity", "project", "scope", "settings", "url", "written")
 
-    path: Path
-    lines: list[str] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    skipped: int = 0
-    first_problem: str | None = None
-    error: str | None = None  # the file could not be read at all
-    stat: tuple[int, int] | None = None  # (mtime_ns, size) when read, to skip a re-read under the lock
-    _parsed: dict[int, dict[str, Any] | None] = field(default_factory=dict, init=False, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def warnings(self) -> list[str]:
-        out = []
-        if self.error:
-            out.append(f"history: {self.error}")
-        if self.skipped:
-            out.append(
-                f"history: skipped {self.skipped} unreadable line{'s' if self.skipped != 1 else ''} "
-                f"in {self.path} ({self.first_problem})"
-            )
-        return out
-
-    def entry(self, i: int) -> dict[str, Any] | None:
-        """Entry ``i`` parsed (cached); None if the line passed the quick check but is not valid JSON."""
-        if i not in self._parsed:
-            try:
-                value = json.loads(self.lines[i])
-            except (ValueError, RecursionError):
-                value = None
-            self._parsed[i] = value if _is_entry(value) else None
-        return self._parsed[i]
-
-    def _pick(self, indices: Iterable[int]) -> list[dict[str, Any]]:
-        return [e for e in map(self.entry, indices) if e is not None]
+    def __init__(self, settings: Settings, project: str, identity: Identity) -> None:
+        self.settings = settings
+        self.url = history_url.parse(settings.history_url, settings.rootdir)  # validated with the config
+        self.project = project
+        self.identity = identity
+        shared = self.url.shared
+        self.scope = Scope(project, branches_for(settings.history_branches, identity)) if shared else Scope()
+        self._store: Store | None = None
+        self._opened = False
+        #: Why the store could not be used (one line, no password), or None.
+        self.error: str | None = None
+        self.written = False
 
     @property
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry, oldest first (parses the whole file: prefer ``tail`` or ``sampled``)."""
-        return self._pick(range(len(self.lines)))
+    def local_path(self) -> Path:
+        return Path(self.settings.rootdir) / history_url.LOCAL_FILE
 
-    def tail(self, n: int) -> list[dict[str, Any]]:
-        """The newest ``n`` entries, oldest first."""
-        return self._pick(range(max(0, len(self.lines) - n), len(self.lines))) if n > 0 else []
-
-    def sampled(self, max_entries: int = SAMPLE_MAX, keep_last: int = SAMPLE_KEEP_LAST) -> list[dict[str, Any]]:
-        """At most ``max_entries`` entries: the newest ``keep_last`` and an even sample of the older ones."""
-        n = len(self.lines)
-        if n <= max_entries:
-            return self.entries
-        older = n - keep_last
-        step = older / (max_entries - keep_last)
-        picks = sorted({int(i * step) for i in range(max_entries - keep_last)} | set(range(older, n)))
-        return self._pick(picks)
-
-    def verdict_counts(self) -> dict[str, int]:
-        """deploy/hold/rollback over every run, without parsing each line."""
-        counts = {"deploy": 0, "hold": 0, "rollback": 0}
-        for line in self.lines:
-            i = line.find('"verdict":"')
-            if i >= 0:
-                word = line[i + 11:line.find('"', i + 11)]
-                if word in counts:
-                    counts[word] += 1
-        return counts
-
-    def add(self, line: str, t: float) -> None:
-        self.lines.append(line)
-        self.times.append(t)
-
-
-def path_for(rootdir: Path) -> Path:
-    return Path(rootdir) / RELATIVE_PATH
-
-
-def parse(path: Path, text: str) -> History:
-    """Parse history text tolerantly: every line that is not an entry is counted, not raised."""
-    lines = text.split("\n")
-    return _parse(path, ((line, i < len(lines) - 1) for i, line in enumerate(lines)))
-
-
-def _lines(fh: IO[bytes]) -> Iterator[tuple[str | None, bool]]:
-    """(line, ends with a newline) of each line; a line over ``MAX_LINE_BYTES`` is None, never held in memory."""
-    while True:
-        raw = fh.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the line a chunk at a time
-                raw = fh.readline(MAX_LINE_BYTES)
-            yield None, True
-            continue
-        yield raw.decode("utf-8", errors="replace"), raw.endswith(b"\n")
-
-
-def _parse(path: Path, lines: Iterable[tuple[str | None, bool]]) -> History:
-    hist = History(path)
-    for number, (line, terminated) in enumerate(lines, 1):
-        if line is None:
-            hist.skipped += 1
-            hist.first_problem = hist.first_problem or f"line {number}: longer than {atomic.size_text(MAX_LINE_BYTES)}"
-            continue
-        line = line.strip()
-        if not line:
-            continue
-        m = _FAST.match(line)
-        if m is not None and line.endswith("}") and '"verdict":"' in line:
+    def store(self) -> Store | None:
+        if not self._opened:
+            self._opened = True
             try:
-                t = float(m.group(1))
-            except ValueError:
-                t = math.nan
-            if math.isfinite(t):
-                hist.add(line, t)
-                continue
+                self._store = open_store(self.url, timeout=self.settings.history_timeout)
+            except StoreError as exc:
+                self.error = str(exc)
+        return self._store
+
+    def _fail(self, exc: StoreError) -> None:
+        self.error = self.error or str(exc)
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+
+    def failures(self, *, last_runs: int | None = None, since: float | None = None) -> FailureCounts:
+        """Failures per test before this run (none when the store cannot be read: the status gate says so)."""
+        store = self.store()
+        if store is not None:
+            try:
+                return store.failures(self.scope, last_runs=last_runs, since=since)
+            except StoreError as exc:
+                self._fail(exc)
+        return FailureCounts(0, {})
+
+    def warnings(self) -> list[str]:
+        """Problems of the local file (skipped lines), for the summary."""
+        return self._store.history().warnings() if isinstance(self._store, JsonlStore) else []
+
+    def status_gate(self) -> GateResult | None:
+        """A ``run`` gate about a shared store: reachable (pass), or not (warn, or hold with history_required)."""
+        if not self.url.shared:
+            return None
+        self.store()
+        if self.error is None:
+            return GateResult(RUN_KIND, "history", Status.PASS, Level.HOLD, f"{self.url.label} reachable")
+        status = Status.FAIL if self.settings.history_required else Status.WARN
+        error = self.error.removeprefix("history store ")  # the subject says "history" already
+        return GateResult(RUN_KIND, "history", status, Level.HOLD,
+                          f"{error}; this run's entry is kept in {self.local_path} ({IMPORT_HINT})")
+
+    def record(self, entry: Entry) -> str | None:
+        """Write this run's entry; on failure keep it in the local file. Returns a line for the summary, or None."""
+        s = self.settings
+        store = self.store()
         problem = None
+        if store is not None:
+            try:
+                store.append(entry, max_runs=s.history_max_runs, max_days=s.history_max_days)
+                self.written = True
+                return None
+            except StoreError as exc:
+                problem = str(exc)
+                self._fail(exc)
+        if not self.url.shared:
+            return f"WARNING: run history not written: {problem}"
         try:
-            entry = json.loads(line)
-        except (ValueError, RecursionError):
-            problem = f"line {number}: {'not JSON' if terminated else 'truncated last line'}"
-            entry = None
-        if problem is None and not _is_entry(entry):
-            problem = f"line {number}: not a history entry"
-        if problem is not None:
-            hist.skipped += 1
-            hist.first_problem = hist.first_problem or problem
-            continue
-        hist.add(line, float(entry["time"]))
-    return hist
+            JsonlStore(self.local_path).append(entry, max_runs=s.history_max_runs, max_days=s.history_max_days)
+        except StoreError as exc:
+            return f"WARNING: run history not written: {problem or self.error}; not kept locally either: {exc}"
+        if problem is None:  # unreachable since the start: the status gate said so already
+            return None
+        return f"WARNING: {problem}; this run's entry was kept in {self.local_path} ({IMPORT_HINT})"
+
+    def recent(self, n: int, entry: Entry) -> list[Entry]:
+        """The newest ``n`` entries, this run's last (from memory when it could not be written)."""
+        store = self._store
+        if store is not None:
+            try:
+                if self.written:
+                    return store.recent(self.scope, n)
+                return [*store.recent(self.scope, n - 1), entry]
+            except StoreError as exc:
+                self._fail(exc)
+        return [entry]
+
+    def overview(self, entry: Entry) -> Overview:
+        """Totals and a sample of the history for the HTML report, this run included."""
+        store = self._store
+        if store is not None:
+            try:
+                view = store.overview(self.scope)
+                if not self.written:
+                    view.entries.append(entry)
+                    view.total += 1
+                    v = str(entry.get("verdict"))
+                    if v in view.verdict_counts:
+                        view.verdict_counts[v] += 1
+                return view
+            except StoreError as exc:
+                self._fail(exc)
+        v = str(entry.get("verdict"))
+        return Overview(1, {k: int(k == v) for k in ("deploy", "hold", "rollback")}, [entry])
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
-def _is_entry(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("time"), (int, float))
-        and not isinstance(entry.get("time"), bool)
-        and math.isfinite(entry["time"])
-        and isinstance(entry.get("verdict"), str)
-    )
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
-def read(path: Path) -> History:
-    """Read the history file; a missing file is an empty history."""
-    path = Path(path)
-    stat = _stat(path)
-    try:
-        with path.open("rb") as fh:  # line by line: a line over MAX_LINE_BYTES is skipped unread
-            hist = _parse(path, _lines(fh))
-    except FileNotFoundError:
-        return History(path)
-    except OSError as exc:
-        return History(path, error=f"cannot read {path}: {exc.strerror or exc}")
-    hist.stat = stat
-    return hist
-
-
-def before_this_run(context: GateContext) -> History:
-    """The history as it was when this run ended, before its own line: read once per run."""
+def for_run(context: GateContext) -> RunHistory:
+    """This run's RunHistory (one per run, on the controller)."""
     extra = context.session.extra
-    hist = extra.get(_CACHE_KEY)
-    if not isinstance(hist, History):
-        hist = extra[_CACHE_KEY] = read(path_for(context.rootdir))
-    return hist
+    run = extra.get(_RUN_KEY)
+    if not isinstance(run, RunHistory):
+        facts = extra.get("facts") or {}
+        project = (facts.get("project") or {}).get("name") if isinstance(facts, dict) else None
+        name = project if isinstance(project, str) and project else Path(context.rootdir).resolve().name
+        run = extra[_RUN_KEY] = RunHistory(context.settings, _mask(name), detect(context.rootdir))
+    return run
 
 
 # ------------------------------------------------------------------ entries
@@ -261,7 +219,26 @@ def metric_medians(context: GateContext) -> dict[str, dict[str, Any]]:
 
 def build_entry(verdict: Mapping[str, Any], context: GateContext, *, reruns: Iterable[str] = (),
                 now: float | None = None) -> dict[str, Any]:
-    """One compact history line for this run, from the verdict document (never re-derived)."""
+    """One compact history entry for this run, from the verdict document (never re-derived), masked."""
+    git = verdict.get("git") or {}
+    run = for_run(context)
+    ident = run.identity
+    shard = _shard(verdict.get("shard"), ident)
+    return entry_of(verdict, now=now, **{
+        "failed": failed_tests(context, reruns)[:MAX_FAILED_TESTS],
+        "metrics": metric_medians(context),
+        "run_id": verdict.get("run_id") if isinstance(verdict.get("run_id"), str) else uuid.uuid4().hex,
+        "project": run.project,
+        "branch": ident.branch or (git.get("branch") if isinstance(git, dict) else None),
+        "role": SHARD if shard else RUN,
+        "shard": shard,
+        "job": ident.job,
+        "pipeline": ident.pipeline,
+    })
+
+
+def entry_of(verdict: Mapping[str, Any], *, now: float | None = None, **more: Any) -> dict[str, Any]:
+    """A history entry: the verdict's own fields, then ``more``; empty values left out, strings masked."""
     failing = [g for g in verdict.get("gates", ()) if g.get("status") == Status.FAIL.value]
     git = verdict.get("git") or {}
     entry: dict[str, Any] = {
@@ -276,96 +253,47 @@ def build_entry(verdict: Mapping[str, Any], context: GateContext, *, reruns: Ite
         "commit": git.get("commit") if isinstance(git, dict) else None,
         "dirty": git.get("dirty") if isinstance(git, dict) else None,
         "failing": [[g.get("kind"), g.get("subject"), g.get("level")] for g in failing[:MAX_FAILING_GATES]],
-        "failed": failed_tests(context, reruns)[:MAX_FAILED_TESTS],
-        "metrics": metric_medians(context),
+        **more,
     }
     if len(failing) > MAX_FAILING_GATES:
         entry["failing_more"] = len(failing) - MAX_FAILING_GATES
-    return {k: v for k, v in entry.items() if v not in (None, [], {}) or k == "verdict"}
+    masked: dict[str, Any] = mask_entry({k: v for k, v in entry.items()
+                                         if v not in (None, [], {}, "") or k == "verdict"})
+    return masked
+
+
+def _shard(value: Any, identity: Identity) -> dict[str, int] | None:
+    """The verdict's ``shard`` (``--gate-shard=I/N``), else the CI's (GitLab ``parallel``)."""
+    if isinstance(value, dict):
+        index, count = value.get("index"), value.get("count")
+        if isinstance(index, int) and isinstance(count, int) and not isinstance(index, bool) \
+                and not isinstance(count, bool):
+            return {"index": index, "count": count}
+    if identity.shard is not None:
+        return {"index": identity.shard[0], "count": identity.shard[1]}
+    return None
+
+
+def _mask(text: str) -> str:
+    from ..integrity.rules import mask_text
+
+    return mask_text(text)
+
+
+def mask_entry(value: Any) -> Any:
+    """``value`` with every string (keys too) that holds something the ``secrets`` rule flags masked."""
+    if isinstance(value, str):
+        return _mask(value)
+    if isinstance(value, list):
+        return [mask_entry(v) for v in value]
+    if isinstance(value, dict):
+        return {mask_entry(k) if isinstance(k, str) else k: mask_entry(v) for k, v in value.items()}
+    return value
 
 
 def _round(x: float) -> float:
     """Six significant digits: plenty for a trend, half the bytes of a full repr."""
     return float(f"{x:.6g}") if math.isfinite(x) else 0.0
-
-
-# ------------------------------------------------------------------ writing
-
-
-def prune(entries: list[dict[str, Any]], *, max_runs: int, max_days: float, now: float) -> list[dict[str, Any]]:
-    """Keep the newest ``max_runs`` entries no older than ``max_days`` (entries stay in time order)."""
-    oldest = now - max_days * 86400.0
-    kept = [e for e in entries if e["time"] >= oldest]
-    return kept[-max_runs:]
-
-
-def dumps_entry(entry: Mapping[str, Any]) -> str:
-    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def append(path: Path, entry: dict[str, Any], *, max_runs: int, max_days: float,
-           now: float | None = None, previous: History | None = None) -> History:
-    """Add ``entry`` and prune, under an exclusive lock; returns the history as written.
-
-    ``previous``: this run's earlier read of the file, reused when the file has not changed since.
-    Raises ``UsageError`` naming the file when it cannot be written.
-    """
-    path = Path(path)
-    now = time.time() if now is None else now
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write history: {exc.strerror or exc}") from None
-    with _locked(path):
-        unchanged = previous is not None and previous.error is None and previous.stat == _stat(path)
-        hist = previous if unchanged and previous is not None else read(path)
-        if hist.error:
-            raise UsageError(hist.error)
-        line = dumps_entry(entry)
-        pairs = [*zip(hist.times, hist.lines, strict=True), (float(entry["time"]), line)]
-        pairs.sort(key=lambda p: p[0])  # concurrent runs may end out of start order
-        oldest = now - max_days * 86400.0
-        pairs = [p for p in pairs if p[0] >= oldest][-max_runs:]
-        atomic.write_text(path, "".join(f"{text}\n" for _, text in pairs))
-        out = History(path, skipped=hist.skipped, first_problem=hist.first_problem, stat=_stat(path))
-        for t, text in pairs:
-            out.add(text, t)
-    return out
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``<history>.lock`` (POSIX flock, Windows msvcrt; none elsewhere)."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise UsageError(f"{lock_path}: cannot lock history: {exc.strerror or exc}") from None
-    try:
-        _lock(fd)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        try:
-            import msvcrt
-        except ImportError:
-            return
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise UsageError("history: could not lock the history file within 30 s") from None
-                time.sleep(0.05)
-    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 # ------------------------------------------------------------------ reading back
