@@ -421,7 +421,7 @@ def validate_regression(path: Path, section: dict[str, Any]) -> None:
             raise UsageError(f"{where}: 'samples' must be a list of numbers")
         if entry.get("direction", "lower") not in ("lower", "higher"):
             raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {entry['direction']!r}")
-        for k in ("machine", "unit", "source"):
+        for k in ("machine", "unit", "source", "traced"):
             if k in entry and not isinstance(entry[k], str):
                 raise UsageError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
         if "reference" in entry:
