@@ -123,12 +123,17 @@ def _has_bench() -> bool:
     return True
 
 
+# pytest-rerunfailures starts a server thread (with pytest-xdist installed) that coverage traces: on Python
+# 3.12+ that keeps code instrumented on every thread (test_a_traced_thread_makes_the_pause_partial).
+NO_THREAD = ("-p", "no:rerunfailures")
+
+
 def test_baseline_without_cov_then_run_with_cov(project: pytest.Pytester, run_gate: RunGate) -> None:
-    rec = run_gate("--gate-update-baseline")
+    rec = run_gate("--gate-update-baseline", *NO_THREAD)
     assert_nothing_fails(rec)
     assert not any("traced" in e for e in entries(project).values())
     for xdist in ((), ("-n", "2")):
-        r = run_gate("--cov=myapp", "--cov-report=json:cov.json", *xdist)
+        r = run_gate("--cov=myapp", "--cov-report=json:cov.json", *NO_THREAD, *xdist)
         assert_nothing_fails(r)
         assert_compared_normally(r, xdist=bool(xdist))
         g = by_subject(r, "regression")[DURATION_KEY]  # the traced test itself: a warning that says why
@@ -139,21 +144,21 @@ def test_baseline_without_cov_then_run_with_cov(project: pytest.Pytester, run_ga
 
 
 def test_baseline_with_cov_then_run_without_cov(project: pytest.Pytester, run_gate: RunGate) -> None:
-    rec = run_gate("--gate-update-baseline", "--cov=myapp", "--cov-report=json:cov.json")
+    rec = run_gate("--gate-update-baseline", "--cov=myapp", "--cov-report=json:cov.json", *NO_THREAD)
     assert_nothing_fails(rec)
     assert myapp_coverage(project, "cov.json") == (100.0, [])
     recorded = entries(project)
     assert "traced" not in recorded[PERF_KEY]  # timed with coverage paused: recorded as untraced
     assert not _has_bench() or "traced" not in recorded[BENCH_KEY]
     assert recorded[DURATION_KEY]["traced"] == "coverage"
-    r = run_gate()
+    r = run_gate(*NO_THREAD)
     assert_nothing_fails(r)
     assert_compared_normally(r)
     g = by_subject(r, "regression")[DURATION_KEY]
     assert g["status"] == "warn" and g["message"].startswith(
         "baseline recorded under coverage (--cov), this run without: "), g
     # Accepting a run without coverage re-records the traced entry and says why.
-    again = run_gate("--gate-update-baseline")
+    again = run_gate("--gate-update-baseline", *NO_THREAD)
     assert f"changed {DURATION_KEY}" in again.stdout and "(now measured without a tracer)" in again.stdout
     assert "traced" not in entries(project)[DURATION_KEY]
 
@@ -201,6 +206,35 @@ def test_the_rounds_run_with_coverage_paused(pytester: pytest.Pytester, run_gate
     assert data["files"][name]["missing_lines"] == [only_rounds]  # the line after perf.measure is covered
 
 
+THREAD_CONFTEST = """
+import threading
+
+stop = threading.Event()
+
+def pytest_configure(config):  # after pytest-cov started coverage: the thread is traced
+    threading.Thread(target=stop.wait, daemon=True).start()
+
+def pytest_unconfigure(config):
+    stop.set()
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Python 3.12+ instruments code for every thread")
+def test_a_traced_thread_makes_the_pause_partial_and_says_so(
+    pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COVERAGE_CORE", "ctrace")
+    pytester.makepyfile(myapp=MYAPP, test_app=TESTS)
+    pytester.makeconftest(THREAD_CONFTEST)
+    pytester.makepyprojecttoml("[tool.release_gates]\nregression_tolerance = 1.5\nrollback_ratio = 4.0\n")
+    run_gate("--gate-update-baseline", *NO_THREAD)
+    r = run_gate("--cov=myapp", *NO_THREAD)
+    assert_nothing_fails(r)
+    g = by_subject(r, "regression")[PERF_KEY]  # the rounds kept part of the tracer's cost: named, warns
+    assert g["status"] == "warn" and g["traced"] == "coverage", g
+    assert g["message"].startswith("measured under coverage (--cov), the baseline without: "), g
+
+
 # ------------------------------------------------------------------ overruns under a tracer warn
 
 OVERRUNS = """
@@ -238,7 +272,7 @@ def test_overruns_under_a_tracer_warn_and_do_not_fail_the_report(
     pytester: pytest.Pytester, run_gate: RunGate
 ) -> None:
     pytester.makepyfile(test_over=OVERRUNS)
-    r = run_gate("--cov=test_over", "-rA", "--gate-update-baseline")
+    r = run_gate("--cov=test_over", "-rA", "--gate-update-baseline", *NO_THREAD)
     budget = by_subject(r, "budget")
     slow = budget["test_over.py::test_slow"]
     assert slow["status"] == "warn" and slow["traced"] == "coverage", slow
@@ -259,7 +293,7 @@ def test_overruns_under_a_tracer_warn_and_do_not_fail_the_report(
     assert recorded["test_over.py::test_warmup_zero::work"]["traced"] == "coverage"
     assert recorded["test_over.py::test_under_a_profiler::profiled"]["traced"] == "test_over"
     # Without coverage the same overrun fails the report and holds, as before.
-    plain = run_gate()
+    plain = run_gate(*NO_THREAD)
     assert by_subject(plain, "budget")["test_over.py::test_slow"]["status"] == "fail"
     assert plain.level != "deploy"
 
@@ -318,6 +352,27 @@ def test_pause_restores_the_tracer_when_the_function_raises(recorder: Recorder) 
         assert sys.gettrace() is None and threading.gettrace() is None
         work(fail=True)
     assert sys.gettrace() == recorder.trace and threading.gettrace() is hook
+
+
+def test_pause_is_partial_on_python_312_while_another_thread_is_traced(recorder: Recorder) -> None:
+    stop, started = threading.Event(), threading.Event()
+
+    def traced_thread() -> None:
+        sys.settrace(Recorder().trace)
+        started.set()
+        stop.wait()
+
+    t = threading.Thread(target=traced_thread)
+    t.start()
+    started.wait()
+    try:
+        with tracing.Pause() as pause:
+            pass
+    finally:
+        stop.set()
+        t.join()
+    assert pause.partial is (sys.version_info >= (3, 12))
+    assert pause.traced == (HERE if pause.partial else None)
 
 
 def test_state_names_every_tool_and_profilers_are_never_paused() -> None:

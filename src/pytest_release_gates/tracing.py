@@ -22,6 +22,12 @@ events off after their first hit, so code it has seen runs at full speed; it
 is named for the traced test itself (first hits cost) but never for
 ``perf.measure`` rounds. Threads that were already running keep their tracer:
 work the measured function hands to them is timed traced.
+
+Python 3.12+ implements ``sys.settrace`` by instrumenting code for every
+thread while any thread is traced: with another thread traced (a server thread
+started under coverage), pausing this thread's hook leaves part of the cost.
+:func:`_instrumented` sees that (the probe's own bytecode stays instrumented),
+and the rounds are then named traced after all.
 """
 
 from __future__ import annotations
@@ -70,6 +76,22 @@ def _monitoring_tools() -> list[str]:
     return [str(name) for name in map(monitoring.get_tool, range(6)) if name]  # ids 0-5: the tools' own
 
 
+def _probe() -> int:
+    x = 1
+    return x
+
+
+def _instrumented() -> bool:
+    """Whether code on this thread still runs instrumented for line events (Python 3.12+, where
+    ``sys.settrace`` instruments code for every thread while any thread is traced)."""
+    if sys.version_info < (3, 12):
+        return False
+    import dis
+
+    _probe()  # executed once, so its code carries the instrumentation in force now
+    return any(i.opname == "INSTRUMENTED_LINE" for i in dis.get_instructions(_probe, adaptive=True))
+
+
 def _no_cover(item: pytest.Item | None) -> bool:
     """pytest-cov pauses coverage for the call of a test marked ``no_cover`` (or using the fixture)."""
     if item is None:
@@ -105,8 +127,14 @@ def state(item: pytest.Item | None = None) -> str | None:
 
 def benchmark_state() -> str | None:
     """What traced pytest-benchmark's rounds: it pauses ``sys.settrace`` and ``sys.setprofile`` hooks around
-    them itself (since pytest-benchmark 3.0), so only ``sys.monitoring`` tools other than coverage.py's."""
+    them itself (since pytest-benchmark 3.0), so ``sys.monitoring`` tools other than coverage.py's, and a
+    ``sys.settrace`` hook whose pause leaves code instrumented (Python 3.12+, another thread traced)."""
     names = [t for t in _monitoring_tools() if t != _COVERAGE_TOOL]
+    pause = Pause()
+    if pause.pausable is not None:
+        with pause:
+            pass
+        names += pause.traced.split(", ") if pause.partial and pause.traced else []
     return _join(names)
 
 
@@ -127,10 +155,11 @@ class Pause:
 
     Computed when the object is made: ``traced`` names the tools that still slow code running under it
     (None: nothing does), ``pausable`` the one it pauses on this thread (None: none), and ``can_pause``
-    says whether entering it pauses anything at all (``threading``'s hook included).
+    says whether entering it pauses anything at all (``threading``'s hook included). Entering it may find
+    the pause ``partial`` (:func:`_instrumented`): ``traced`` then names the paused hook too.
     """
 
-    __slots__ = ("_coverage", "_thread_hook", "_trace", "can_pause", "pausable", "traced")
+    __slots__ = ("_coverage", "_thread_hook", "_trace", "can_pause", "partial", "pausable", "traced")
 
     def __init__(self) -> None:
         trace = sys.gettrace()
@@ -139,6 +168,7 @@ class Pause:
         self._thread_hook = thread_hook if _python_hook(thread_hook) else None
         self._coverage: Any = None
         self.can_pause = self._trace is not None or self._thread_hook is not None
+        self.partial = False
         self.pausable = _name(self._trace) if self._trace is not None else None
         names = [] if trace is None or self._trace is not None else [_name(trace)]
         profile = sys.getprofile()
@@ -154,6 +184,9 @@ class Pause:
             sys.settrace(None)
         if self._thread_hook is not None:
             threading.settrace(None)
+        if self._trace is not None and _instrumented():
+            self.partial = True
+            self.traced = join(self.traced, self.pausable)
         return self
 
     def __exit__(self, *exc: object) -> None:
