@@ -230,7 +230,6 @@ def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, m
         if rec is None or rec.duration is None:
             continue
         data = obs.data if isinstance(obs.data, dict) else {}
-        traced = data.get("traced")
         m = metrics.Metric(
             obs.nodeid,
             DURATION_NAME,
@@ -239,7 +238,7 @@ def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, m
             tolerance=data.get("tolerance"),
             unit="s",
             source=DURATION_SOURCE,
-            traced=traced if isinstance(traced, str) and traced else None,
+            traced=_traced(data),
         )
         found[m.key] = m
     passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}
