@@ -36,6 +36,7 @@ class Metric:
     unit: str = "s"
     source: str = ""  # perf, gate_metric, benchmark, duration
     calibration: Calibration | None = None  # perf.measure under --release-gate: values are adjusted
+    traced: str | None = None  # the tracers measured under (``tracing.state``): "coverage", ...; None: none
 
     @property
     def key(self) -> str:
@@ -53,6 +54,7 @@ def observe_metric(
     unit: str = "s",
     source: str = "",
     calibration: Calibration | None = None,
+    traced: str | None = None,
 ) -> None:
     vals = [float(v) for v in values]
     if len(vals) > MAX_SAMPLES:
@@ -70,6 +72,7 @@ def observe_metric(
             "unit": unit,
             "source": source,
             "calibration": calibration.as_data() if calibration is not None else None,
+            "traced": traced,
         },
     )
 
@@ -89,4 +92,9 @@ def collect(context: GateContext) -> Iterator[Metric]:
             unit=str(d.get("unit", "s")),
             source=str(d.get("source", "")),
             calibration=Calibration.from_data(d.get("calibration")),
+            traced=_traced(d.get("traced")),
         )
+
+
+def _traced(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

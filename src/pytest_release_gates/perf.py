@@ -36,6 +36,12 @@ How it measures (the choices pyperf and ``timeit`` make):
   two measurements taken at different machine speeds (``calibration.py``).
   Budgets (``p95=`` and the rest) always see the raw times.
 
+* under a tracer (``--cov``: coverage.py's tracer makes pure-Python code several
+  times slower) the first warmup call runs traced, so the function's lines
+  count as covered, and everything after it, reference included, runs with
+  the tracer paused (``tracing.Pause``); with ``warmup=0`` there is no untimed
+  call to trace, so nothing is paused and the samples say what traced them.
+
 Percentiles use linear interpolation between closest ranks (Hyndman & Fan
 type 7: numpy's default and ``statistics.quantiles(method="inclusive")``), so
 ``p50`` equals ``median`` and every percentile lies between ``min`` and ``max``.
@@ -57,7 +63,7 @@ from typing import Any, Final, NoReturn, final
 
 import pytest
 
-from . import calibration, metrics
+from . import calibration, metrics, tracing
 from .session import SESSION_KEY
 
 #: Limits ``measure`` accepts, in the order they are reported.
@@ -146,6 +152,7 @@ class Measurement:
     name: str
     stats: PerfStats
     limits: dict[str, float]
+    traced: str | None = None  # tools that still traced the rounds (``tracing.Pause``); None: none did
 
 
 _measurements_key: Final = pytest.StashKey[list[Measurement]]()
@@ -216,16 +223,25 @@ class Perf:
 
         state = item.config.stash.get(SESSION_KEY, None)  # only --release-gate keeps data
         recorder = calibration.Recorder() if state is not None and state.settings.perf_calibration else None
-        samples = _run(func, args, kwargs, rounds, warmup, span=_span(item), calibrate=recorder)
+        span = _span(item)
+        pause = tracing.Pause()
+        if pause.can_pause and warmup:  # a tracer (coverage): the first untimed call runs traced, the rest not
+            func(*args, **kwargs)  # so the function's lines count as covered
+            with pause:
+                samples = _run(func, args, kwargs, rounds, warmup, span=span, calibrate=recorder, warmed=1)
+            traced = pause.traced
+        else:  # nothing to pause, or warmup=0: no untimed call to trace, so the rounds run traced
+            samples = _run(func, args, kwargs, rounds, warmup, span=span, calibrate=recorder)
+            traced = tracing.join(pause.traced, pause.pausable)
         stats = PerfStats.from_samples(name, samples)
-        done.append(Measurement(name, stats, limits))
+        done.append(Measurement(name, stats, limits, traced))
         if state is not None:
             calibrated = recorder.result(samples) if recorder is not None else None
             if calibrated is not None:
                 metrics.observe_metric(item, name, calibrated[0], sampled=True, source="perf",
-                                       calibration=calibrated[1])
+                                       calibration=calibrated[1], traced=traced)
             else:
-                metrics.observe_metric(item, name, samples, sampled=True, source="perf")
+                metrics.observe_metric(item, name, samples, sampled=True, source="perf", traced=traced)
         return stats
 
 
@@ -255,7 +271,7 @@ def _span(item: pytest.Item) -> float:
 
 def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
          rounds: int, warmup: int, span: float = 0.0,
-         calibrate: calibration.Recorder | None = None) -> list[float]:
+         calibrate: calibration.Recorder | None = None, warmed: int = 0) -> list[float]:
     """The timing loop: nothing timed but the call between two clock reads.
 
     With ``span > 0`` the rounds run in ``min(rounds, MAX_BURSTS)`` bursts, burst
@@ -270,9 +286,9 @@ def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     reference too), and the recorder receives, per round, its burst's
     reference time, and the CPU and wall time of all rounds; back to back (one
     burst), the reference is timed before and after the rounds and every round
-    gets the lower of the two.
+    gets the lower of the two. ``warmed``: warmup calls the caller already made.
     """
-    for _ in range(warmup):
+    for _ in range(warmup - warmed):
         func(*args, **kwargs)
     clock = time.perf_counter_ns
     times = [0] * rounds

@@ -177,11 +177,11 @@ def _scale_perf(divisor: int, min_rounds: int) -> None:
     inner = perf._run
 
     def scaled(func: Any, args: Any, kwargs: Any, rounds: int, warmup: int, span: float = 0.0,
-               calibrate: Any = None) -> list[float]:
+               calibrate: Any = None, warmed: int = 0) -> list[float]:
         # No spreading and no calibration here (a probe runs without --release-gate): the interleaved
         # rounds spread the A/B, and both sides run at the same moments.
         share = max(min(rounds, min_rounds), math.ceil(rounds / divisor))
-        return inner(func, args, kwargs, share, max(1, math.ceil(warmup / divisor)) if warmup else 0)
+        return inner(func, args, kwargs, share, max(1, math.ceil(warmup / divisor)) if warmup else 0, warmed=warmed)
 
     perf._run = scaled
 

@@ -34,7 +34,7 @@ from typing import Any, Final, final
 
 import pytest
 
-from .. import memory, metrics, perf
+from .. import memory, metrics, perf, tracing
 from ..config import Settings
 from ..model import BUDGET, GateResult, Level, Status
 from ..session import GateContext, observe, own_failure
@@ -250,8 +250,11 @@ def fmt_ratio(r: float) -> str:
 
 
 def _check(metric: str, subject: str | None, value: float | None, limit: float, source: str,
-           note: str = "", measure: str | None = None) -> dict[str, Any]:
-    """One checked limit, as shipped to the controller (plain JSON, compact: one per budgeted test)."""
+           note: str = "", measure: str | None = None, traced: str | None = None) -> dict[str, Any]:
+    """One checked limit, as shipped to the controller (plain JSON, compact: one per budgeted test).
+
+    ``traced``: the tracers (coverage) the value was measured under; an overrun then only warns.
+    """
     check: dict[str, Any] = {"metric": metric, "value": value, "limit": limit, "source": source}
     if subject is not None:  # None: the test itself
         check["subject"] = subject
@@ -259,6 +262,8 @@ def _check(metric: str, subject: str | None, value: float | None, limit: float, 
         check["note"] = note
     if measure is not None:
         check["measure"] = measure
+    if traced:
+        check["traced"] = traced
     return check
 
 
@@ -368,7 +373,8 @@ class Gate:
         # Not stash.get: for the many tests without pytest-benchmark, its miss raises and catches a KeyError.
         uses_bench, bench, bench_why = item.stash[_bench_key] if _bench_key in item.stash else _NO_BENCH  # noqa: SIM401
         if bench:
-            metrics.observe_metric(item, "benchmark", bench, sampled=True, source="benchmark")
+            metrics.observe_metric(item, "benchmark", bench, sampled=True, source="benchmark",
+                                   traced=tracing.benchmark_state())
         limits = res.limits
         if not limits and not any(m.limits for m in measured):
             return
@@ -378,7 +384,8 @@ class Gate:
             observe(item, KIND, {"checked": False, "why": why, "limits": limits})
             return
         checks = self._checks(item, report, res, measured, uses_bench, bench, bench_why)
-        over = [c for c in checks if c["value"] is not None and c["value"] > c["limit"]]
+        # An overrun measured under a tracer (coverage) is not the code's: it warns, never fails the report.
+        over = [c for c in checks if c["value"] is not None and c["value"] > c["limit"] and not c.get("traced")]
         if over:
             report.outcome = "failed"
             report.longrepr = "; ".join(_report_line(c) for c in over)
@@ -393,8 +400,9 @@ class Gate:
                 bench_why: str) -> list[dict[str, Any]]:
         nodeid, limits, sources = item.nodeid, res.limits, res.sources
         checks: list[dict[str, Any]] = []
-        if "seconds" in limits:
-            checks.append(_check("seconds", None, report.duration, limits["seconds"], sources["seconds"]))
+        if "seconds" in limits:  # the traced test itself: what traces it is recorded with the value
+            checks.append(_check("seconds", None, report.duration, limits["seconds"], sources["seconds"],
+                                 traced=tracing.state(item)))
         if "memory_mb" in limits:
             peak = item.stash.get(_peak_key, "memory was not measured")
             if isinstance(peak, int):
@@ -409,17 +417,18 @@ class Gate:
             for key in perf.LIMITS:
                 if key in m.limits:
                     checks.append(_check(key, subject, getattr(m.stats, key), m.limits[key], "perf.measure",
-                                         measure=m.name))
+                                         measure=m.name, traced=m.traced))
                 elif key in wanted:
                     checks.append(_check(key, subject, getattr(m.stats, key), limits[key], sources[key],
-                                         measure=m.name))
+                                         measure=m.name, traced=m.traced))
         if wanted and uses_bench:
             subject = f"{nodeid}::benchmark"
             if bench:
                 ordered = sorted(bench)
+                traced = tracing.benchmark_state()
                 for key in wanted:
                     value = perf.percentile(ordered, float(key[1:]))
-                    checks.append(_check(key, subject, value, limits[key], sources[key]))
+                    checks.append(_check(key, subject, value, limits[key], sources[key], traced=traced))
             else:
                 checks.extend(_check(k, subject, None, limits[k], sources[k], bench_why) for k in wanted)
         elif wanted and not measured:
@@ -480,6 +489,9 @@ class Gate:
             extra["method"] = c["method"]
         if c.get("measure"):
             extra["measure"] = c["measure"]
+        traced = c.get("traced") if isinstance(c.get("traced"), str) else None
+        if traced:
+            extra["traced"] = traced
         overrides = [o for o in data.get("overrides", ()) if str(o).startswith(f"{metric}:")]
         if overrides:
             extra["overrides"] = overrides[0].split(" overrides ", 1)[1]
@@ -492,7 +504,11 @@ class Gate:
         value = float(value)
         ratio = value / limit
         text = f"{label} {_fmt(metric, value, limit)}, budget {_fmt(metric, limit)} ({fmt_ratio(ratio)})"
-        if value > limit:
+        if value > limit and traced:
+            status = Status.WARN
+            text = (f"measured under {tracing.describe(traced)}: {text}: a tracer slows the code it times, so "
+                    "an overrun only warns (run without it to check the budget)")
+        elif value > limit:
             status = Status.FAIL
         elif value >= self.warn_fraction * limit:
             status, text = Status.WARN, f"close to budget: {text}"

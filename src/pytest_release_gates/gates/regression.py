@@ -40,7 +40,7 @@ import pytest
 from packaging.version import InvalidVersion, Version
 
 from .. import baseline as baseline_mod
-from .. import calibration, metrics
+from .. import calibration, metrics, tracing
 from ..config import Settings
 from ..model import REGRESSION, GateResult, Level, Status, UsageError
 from ..session import GateContext, observe
@@ -59,7 +59,7 @@ SAMPLE_CAP: Final = 40
 _EPS: Final = 2e-6
 #: Keys the plugin measures; every other key of an entry (debt, notes) is the user's and survives re-recording.
 MEASURED_KEYS: Final = frozenset(
-    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference"}
+    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference", "traced"}
 )
 _MAX_LINES: Final = 25
 
@@ -86,7 +86,7 @@ def validate_section(path: Path, section: dict[str, Any]) -> None:
             raise UsageError(f"{where}: 'samples' must be a list of numbers")
         if entry.get("direction", "lower") not in ("lower", "higher"):
             raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {short(entry['direction'])}")
-        for k in ("machine", "unit", "source"):
+        for k in ("machine", "unit", "source", "traced"):
             if k in entry and not isinstance(entry[k], str):
                 raise UsageError(f"{where}: {k!r} must be a string, got {short(entry[k])}")
         if "reference" in entry:
@@ -281,6 +281,7 @@ def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, m
             tolerance=data.get("tolerance"),
             unit="s",
             source=DURATION_SOURCE,
+            traced=_traced(data),
         )
         found[m.key] = m
     passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}
@@ -304,6 +305,8 @@ def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
         entry["spread"] = statistics.median(abs(v - med) for v in vals)
     if m.calibration is not None:
         entry["reference"] = m.calibration.as_entry()
+    if m.traced:
+        entry["traced"] = m.traced
     return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
 
 
@@ -318,6 +321,22 @@ def thin(sorted_values: Sequence[float], cap: int) -> list[float]:
 def _noisy(m: metrics.Metric) -> bool:
     """Timings vary run to run: keep their entry while within noise. Exact values are recorded as they are."""
     return m.sampled or m.unit == "s" or m.source == DURATION_SOURCE
+
+
+def _traced(entry: Mapping[str, Any]) -> str | None:
+    t = entry.get("traced")
+    return t if isinstance(t, str) and t else None
+
+
+def tracer_note(now: str | None, then: str | None) -> str:
+    """Why a comparison across tracer states says nothing about the code ("" when both were measured alike)."""
+    if now == then:
+        return ""
+    if then is None:
+        return f"measured under {tracing.describe(now or '')}, the baseline without"
+    if now is None:
+        return f"baseline recorded under {tracing.describe(then)}, this run without"
+    return f"measured under {tracing.describe(now)}, the baseline under {tracing.describe(then)}"
 
 
 def _ci() -> bool:
@@ -346,7 +365,8 @@ class Gate:
             tolerance = regression(*marker.args, **marker.kwargs)
         except (TypeError, ValueError) as exc:
             pytest.fail(f"invalid @pytest.mark.regression in {item.nodeid}: {exc}", pytrace=False)
-        observe(item, MARKER_KIND, {"tolerance": tolerance})
+        # The duration is the traced test itself: what traces it (coverage) is recorded with it.
+        observe(item, MARKER_KIND, {"tolerance": tolerance, "traced": tracing.state(item)})
 
     # -------------------------------------------------- on the controller
 
@@ -378,6 +398,7 @@ class Gate:
                 and bool(old.get("samples")) == bool(new.get("samples"))
                 and old.get("machine", here) == here
                 and (c.scaling is not None) == ("reference" in new)  # calibrate entries that could not be
+                and _traced(old) == m.traced
             )
             if same_shape and (c.outcome in (OK, NOISE) if _noisy(m) else old.get("median") == new["median"]):
                 kept += 1
@@ -390,6 +411,9 @@ class Gate:
             }.get(c.outcome, "re-recorded")
             if old.get("machine", here) != here:
                 why += " (re-recorded on this machine)"
+            elif _traced(old) != m.traced:
+                why += (f" (now measured under {tracing.describe(m.traced)})" if m.traced
+                        else " (now measured without a tracer)")
             elif "reference" in new and "reference" not in old:
                 why += " (now calibrated for machine speed)"
             if debt is not None and c.outcome == IMPROVED:
@@ -481,17 +505,18 @@ class Gate:
             if entry is None:
                 counts["new"] += 1
                 med = statistics.median(m.values)
+                under = f" measured under {tracing.describe(m.traced)}" if m.traced else ""
                 results.append(
                     GateResult(
                         REGRESSION,
                         key,
                         Status.WARN,
                         Level.HOLD,
-                        f"new metric, not in baseline ({fmt_value(med, m.unit)}; "
+                        f"new metric, not in baseline ({fmt_value(med, m.unit)}{under}; "
                         "record it with --gate-update-baseline)",
                         metric=m.name,
                         value=med,
-                        extra={"source": m.source, "unit": m.unit},
+                        extra={"source": m.source, "unit": m.unit, **({"traced": m.traced} if m.traced else {})},
                     )
                 )
                 continue
@@ -566,6 +591,11 @@ class Gate:
             if status is Status.FAIL and not strict:
                 status = Status.WARN
                 what += "; baseline recorded on another machine: warning only (strict_machine = false)"
+        traced = tracer_note(m.traced, _traced(entry))
+        if traced:  # the tracer's overhead is in one side only: the ratio is not the code's
+            status = Status.WARN
+            what = (f"{traced}: {what}; a tracer slows the measured code, so this comparison only warns "
+                    "(compare runs measured alike)")
         outcome = (status, level)
         debt_gate = self._debt_gate(key, entry, c, today, unmeasured=False)
         if debt_gate is not None:
@@ -583,6 +613,9 @@ class Gate:
         if c.scaling is not None:
             extra["speed_factor"] = baseline_mod.round_float(c.scaling.speed)
             extra["baseline_scaled"] = baseline_mod.round_float(c.scaling.factor)
+        if m.traced or _traced(entry):
+            extra["traced"] = m.traced
+            extra["baseline_traced"] = _traced(entry)
         return GateResult(
             REGRESSION,
             key,
