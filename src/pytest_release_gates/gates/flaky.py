@@ -19,6 +19,7 @@ from typing import Final, final
 
 import pytest
 
+from .. import redact
 from ..config import Settings
 from ..model import GateResult, Level, Status
 from ..report import history
@@ -47,19 +48,18 @@ class Gate:
         past = history.before_this_run(context).tail(s.flaky_window - 1)
         runs = len(past) + 1
         now_failing = set(history.failed_tests(context, self.reruns))
-        counts: Counter[str] = Counter()
+        counts: Counter[str] = Counter()  # by test id as the history stores it: masked (redact.py)
         for entry in past:
             failed = entry.get("failed")
             if isinstance(failed, list):
                 counts.update({n for n in failed if isinstance(n, str)})
-        counts.update(now_failing)
         if s.flaky_level == "warn":
             status, level = Status.WARN, Level.HOLD
         else:
             status, level = Status.FAIL, Level.parse(s.flaky_level)
         flagged = 0
         for nodeid in sorted(context.records):
-            n = counts.get(nodeid, 0)
+            n = counts.get(redact.text(nodeid), 0) + (nodeid in now_failing)
             if n < s.flaky_min_failures:
                 continue
             flagged += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from .. import atomic
+from .. import atomic, redact
 from ..model import Status, UsageError
 
 if TYPE_CHECKING:
@@ -258,7 +258,9 @@ def build_entry(verdict: Mapping[str, Any], context: GateContext, *, reruns: Ite
     }
     if len(failing) > MAX_FAILING_GATES:
         entry["failing_more"] = len(failing) - MAX_FAILING_GATES
-    return {k: v for k, v in entry.items() if v not in (None, [], {}) or k == "verdict"}
+    # Failed node ids and metric keys come from the run, not the (already masked) verdict: every store
+    # gets the entry masked, so a test id is stored the way the verdict shows it.
+    return redact.document({k: v for k, v in entry.items() if v not in (None, [], {}) or k == "verdict"})
 
 
 def _round(x: float) -> float:
