@@ -86,12 +86,14 @@ def test_diff_of_calibrated_entries_scales_by_machine_speed(
     old, new = put(tmp_path / "old.json", a), put(tmp_path / "new.json", b)
     assert main(["baseline", "diff", str(old), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "t::a: 1 s -> 1.5 s (1.00x); calibrated: the machine's reference took 1.50x the old time" in out
-    assert "t::c: 1 s -> 3 s (2.00x)  WORSE; calibrated" in out
-    assert "t::d: 1 s -> 1 s (0.67x)  better; calibrated" in out  # as fast on a slower machine
+    # The figures shown are the ones compared: the old median scaled to the machine's speed now.
+    assert ("t::a: 1.5 s -> 1.5 s (1.00x); calibrated: the old median 1 s scaled 1.50x, as the machine's "
+            "reference took 1.50x the old time") in out
+    assert "t::c: 1.5 s -> 3 s (2.00x)  WORSE; calibrated" in out
+    assert "t::d: 1.5 s -> 1 s (0.67x)  better; calibrated" in out  # as fast on a slower machine: smaller
     assert "1 worse" in out
     assert main(["baseline", "diff", str(new), str(old)]) == 1
-    assert "t::d: 1 s -> 1 s (1.50x)  WORSE; calibrated" in capsys.readouterr().out
+    assert "t::d: 667 ms -> 1 s (1.50x)  WORSE; calibrated" in capsys.readouterr().out
 
 
 def test_diff_coverage_drop_and_accepted_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

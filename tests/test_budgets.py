@@ -101,7 +101,7 @@ def test_within_budget_deploys(pytester: pytest.Pytester, run_gate: RunGate) -> 
     assert (run.ret, run.level) == (0, "deploy")
     gate = _gate(run, "test_a.py::test_quick")
     assert gate["status"] == "pass" and gate["limit"] == 30
-    run.result.stdout.fnmatch_lines(["*pass test_a.py::test_quick took * s, budget 30.00 s (0.00x)"])
+    run.result.stdout.fnmatch_lines(["*pass test_a.py::test_quick took 0.0* s, budget 30.00 s (<0.01x)"])  # never 0.00
 
 
 def test_close_to_budget_warns(pytester: pytest.Pytester, run_gate: RunGate) -> None:
@@ -586,14 +586,16 @@ def test_config_globs() -> None:
 def test_formatting() -> None:
     assert fmt_seconds(1.42) == "1.42 s"
     assert fmt_seconds(0.05) == "50.0 ms"
-    assert fmt_seconds(0.00002) == "20.0 us"
+    assert fmt_seconds(0.00002) == "20.0 µs"  # one spelling of the unit everywhere (regression, trends)
     assert fmt_seconds(0.3, like=0.05) == "300 ms"
     assert fmt_wall(0.3, like=0.05) == "0.300 s"
     assert fmt_wall(1.42, like=1.0) == "1.42 s"
     assert fmt_wall(0.0004, like=0.001) == "0.0004 s"
-    assert fmt_ratio(1.42) == "1.4x"
+    assert fmt_wall(0.0023, like=1.0) == "0.002 s"  # far under the limit: never "0.00 s"
+    assert fmt_ratio(1.42) == "1.42x"  # the regression gate's format too
     assert fmt_ratio(0.851) == "0.85x"
-    assert fmt_ratio(23.4) == "23x"
+    assert fmt_ratio(23.4) == "23.4x"
+    assert fmt_ratio(0.002) == fmt_ratio(0.0) == "<0.01x"  # a passing budget is not "(0.00x)"
     assert budgets._report_line({"metric": "seconds", "value": 1.42, "limit": 1.0}) == "call took 1.42 s, budget 1.00 s"
 
 

@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_release_gates import calibration
-from pytest_release_gates.gates.regression import OK, REGRESSED, compare, make_entry
+from pytest_release_gates.gates.regression import IMPROVED, OK, REGRESSED, compare, make_entry
+from pytest_release_gates.gates.regression import _describe as describe
 from pytest_release_gates.metrics import Metric
 from pytest_release_gates.significance import ALPHA
 
@@ -74,7 +75,8 @@ def test_entry_records_the_reference_and_the_verdict_the_speed_factor(
     r = run_gate()
     g = gate(r)
     assert g["status"] in ("pass", "warn"), g  # never a regression; "stale" is possible on a noisy machine
-    assert 1 / 3 <= g["speed_factor"] <= 3 and "calibrated: the machine's reference takes" in g["message"]
+    assert 1 / 3 <= g["speed_factor"] <= 3 and "calibrated: the baseline's" in g["message"]
+    assert "scaled" in g["message"] and "as the machine's reference takes" in g["message"]
 
 
 def test_a_baseline_from_a_faster_moment_is_not_a_regression(pytester: pytest.Pytester, run_gate: RunGate) -> None:
@@ -322,6 +324,17 @@ def test_compare_scales_the_baseline_by_the_speed_factor() -> None:
     c = compare([2.0] * 20, True, False, entry, 0.2, 1.5, calibration.Calibration(2.0, 1.0))  # machine 2x slower
     assert c.outcome == OK and c.ratio == pytest.approx(1.0) and c.scaling is not None
     assert c.scaling.speed == pytest.approx(2.0)
-    assert c.baseline == 1.0  # the recorded median, as the message shows it
+    assert c.baseline == 1.0  # the recorded median (the message shows it scaled, and this too)
     raw = compare([2.0] * 20, True, False, entry, 0.2, 1.5, None)
     assert raw.outcome == REGRESSED and raw.scaling is None
+
+
+def test_a_calibrated_message_shows_the_figures_it_compared() -> None:
+    """269 µs now against 169 µs recorded while the machine ran 1.9x faster: better, and the message
+    says "269 µs vs 321 µs" (the scaled baseline), never a bigger number called better."""
+    recorded = calibration.Calibration(1.0, 1.0)
+    entry = make_entry(Metric("t", "m", tuple([169e-6] * 20), sampled=True, calibration=recorded), "m")
+    c = compare([269e-6] * 20, True, False, entry, 0.1, 1.5, calibration.Calibration(1.9, 1.0))
+    assert c.outcome == IMPROVED
+    text = describe(c, "s", False)
+    assert text.startswith("median 269 µs vs 321 µs, calibrated: the baseline's 169 µs scaled 1.90x"), text

@@ -68,7 +68,7 @@ def test_ratchet_records_total_and_holds_on_a_drop(project: pytest.Pytester, run
     r = run_gate("--cov=mypkg")
     g = cov_gates(r)["drop"]
     assert r.level == "hold" and g["status"] == "fail"
-    assert "coverage dropped" in str(g["message"]) and "from 100.00%" in str(g["message"])
+    assert "points in coverage" in str(g["message"]) and "from 100.00%" in str(g["message"])
 
 
 def test_partial_run_only_warns(project: pytest.Pytester, run_gate: RunGate) -> None:

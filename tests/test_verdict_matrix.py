@@ -206,6 +206,7 @@ def test_killed_process_leaves_provisional_hold(pytester: pytest.Pytester, run_g
     status = run_cli("status")
     assert status.ret == 1
     status.stdout.fnmatch_lines(["HOLD*", "*did not finish*"])
+    assert status.stdout.str().count("did not finish") == 1  # said once, not by status and the reason both
 
 
 def _usage_hold_reason(run) -> str:

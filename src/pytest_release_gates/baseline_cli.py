@@ -206,9 +206,9 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
         factor = scaled.factor if scaled is not None and abs(scaled.factor - 1) > 0.005 else 1.0
         ratio = worse_ratio(float(eb["median"]), float(ea["median"]) * factor, hib)
         notes = []
-        if scaled is not None and factor != 1.0:
-            notes.append(f"calibrated: the machine's reference took {scaled.speed:.2f}x the old time, "
-                         f"old median scaled {scaled.factor:.2f}x")
+        if scaled is not None and factor != 1.0:  # the figures shown are the ones compared: the old one scaled
+            notes.append(f"calibrated: the old median {fmt_value(float(ea['median']), unit)} scaled "
+                         f"{scaled.factor:.2f}x, as the machine's reference took {scaled.speed:.2f}x the old time")
         if ea.get("direction") != eb.get("direction"):
             notes.append(f"direction {ea.get('direction', 'lower')} -> {eb.get('direction', 'lower')}")
         for field in baseline_mod.DEBT_KEYS:
@@ -222,7 +222,7 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
             elif ratio < 1:
                 tag = "  better"
             lines.append(
-                f"regression: ~ {key}: {fmt_value(float(ea['median']), unit)} -> "
+                f"regression: ~ {key}: {fmt_value(float(ea['median']) * factor, unit)} -> "
                 f"{fmt_value(float(eb['median']), unit)} ({fmt_ratio(ratio)}){tag}"
                 + (f"; {', '.join(notes)}" if notes else "")
             )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
-from . import atomic
+from . import atomic, redact
 from .model import COUNT_FIELDS, GateResult, Level, UsageError
 from .report import verdict_file
 
@@ -77,10 +77,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     line += f"  ({counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed)"
     print(line)
     run = doc.get("run")
-    if not complete and not (isinstance(run, dict) and run.get("usage_error")):  # a usage error says why itself
-        print("  - the run did not finish: this is the provisional verdict written when it started")
+    usage_error = isinstance(run, dict) and run.get("usage_error")  # a usage error says why itself
+    if not complete and not usage_error and verdict_file.PROVISIONAL_REASON not in doc.get("reasons", []):
+        print("  - incomplete: the run that wrote this verdict did not finish")
     for reason in doc.get("reasons", []):
-        print(f"  - {reason}")
+        print(redact.text(f"  - {reason}"))  # a verdict written before masking existed is masked here
     return int(level)
 
 
@@ -140,7 +141,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     merged = merge(docs)
     try:
-        atomic.write_json(Path(args.output), merged)
+        atomic.write_json(Path(args.output), redact.document(merged))  # inputs may predate masking
     except UsageError as exc:
         _err(str(exc))
         return EXIT_USAGE

@@ -181,7 +181,7 @@ def provisional(config: pytest.Config, state: GateSession) -> None:
         state,
         None,
         [],
-        Decision(Level.HOLD, ("the run did not finish: this verdict was written when it started",)),
+        Decision(Level.HOLD, (verdict_file.PROVISIONAL_REASON,)),
         complete=False,
     )
     verdict_file.write(state.settings.verdict_path, doc)

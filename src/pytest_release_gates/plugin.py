@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from . import config as config_mod
-from . import evaluate, hookspecs, usage_hold
+from . import evaluate, hookspecs, redact, usage_hold
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .model import UsageError
 from .report import markdown, terminal
@@ -249,7 +249,7 @@ class ReleaseGate:
         doc = state.extra.get("verdict")
         tr.section("release gate", sep="=", bold=True)
         if error:
-            tr.write_line(f"ERROR: {error}", red=True, bold=True)
+            tr.write_line(redact.text(f"ERROR: {error}"), red=True, bold=True)
             return
         if doc is None:
             return
@@ -257,5 +257,5 @@ class ReleaseGate:
         messages = list(context.messages) if context is not None else []
         messages += state.extra.get("warnings", [])
         for text, markup in terminal.lines_for(doc, verbosity=self.config.get_verbosity(), messages=messages):
-            tr.write_line(text, **markup)
+            tr.write_line(redact.text(text), **markup)  # the messages did not pass through the verdict
         tr.write_line(f"  verdict written to {state.settings.verdict_path}")

@@ -199,8 +199,18 @@ def _one_line(report: pytest.TestReport) -> str:
     for line in reversed(text.splitlines()):
         line = line.strip()
         if line.startswith("E "):
-            return line[1:].strip()[:200]
-    return text.splitlines()[-1].strip()[:200] if text else ""
+            return _clip(line[1:].strip())
+    return _clip(text.splitlines()[-1].strip()) if text else ""
+
+
+def _clip(line: str, limit: int = 200) -> str:
+    """At most ``limit`` characters, cut between words: half a token is no longer recognisable as
+    one, so it would escape the masking of secrets (redact.py) that the whole token gets."""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit]
+    space = cut.rfind(" ")
+    return f"{cut[:space]} …" if space > 0 else "…"
 
 
 SESSION_KEY: Final = pytest.StashKey[GateSession]()

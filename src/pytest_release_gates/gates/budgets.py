@@ -34,7 +34,7 @@ from typing import Any, Final, final
 
 import pytest
 
-from .. import memory, metrics, perf, tracing
+from .. import memory, metrics, perf, tracing, units
 from ..config import Settings
 from ..model import BUDGET, GateResult, Level, Status
 from ..session import GateContext, observe, own_failure
@@ -211,19 +211,9 @@ def _three(x: float) -> str:
     return f"{x:.2f}"
 
 
-def _time_unit(v: float) -> tuple[float, str]:
-    if v >= 0.1 or v == 0:
-        return 1.0, "s"
-    if v >= 1e-3:
-        return 1e3, "ms"
-    if v >= 1e-6:
-        return 1e6, "us"
-    return 1e9, "ns"
-
-
 def fmt_seconds(v: float, like: float | None = None) -> str:
     """Seconds in a readable unit: the unit ``like`` (a limit) would get, so value and limit compare at a glance."""
-    scale, unit = _time_unit(v if like is None else like)
+    scale, unit = units.time_unit(v if like is None else like, smallest_in_s=0.1)
     return f"{v:.2f} s" if unit == "s" else f"{_three(v * scale)} {unit}"
 
 
@@ -232,6 +222,8 @@ def fmt_wall(v: float, like: float | None = None) -> str:
     for two significant digits of ``like`` (a limit): ``0.050 s``."""
     ref = v if like is None else like
     decimals = 2 if ref >= 0.1 or ref <= 0 else min(9, 1 - math.floor(math.log10(ref)))
+    if like is not None and 0 < v < 0.1:  # far under its limit: one significant digit, never "0.00 s"
+        decimals = max(decimals, min(9, -math.floor(math.log10(v))))
     return f"{v:.{decimals}f} s"
 
 
@@ -241,12 +233,7 @@ def _fmt(metric: str, v: float, like: float | None = None) -> str:
     return fmt_wall(v, like) if metric == "seconds" else fmt_seconds(v, like)
 
 
-def fmt_ratio(r: float) -> str:
-    if r >= 10:
-        return f"{r:.0f}x"
-    if r >= 1:
-        return f"{r:.1f}x"
-    return f"{r:.2f}x"
+fmt_ratio: Final = units.fmt_ratio
 
 
 def _check(metric: str, subject: str | None, value: float | None, limit: float, source: str,

@@ -126,7 +126,7 @@ class Gate:
                     "total",
                     Status.FAIL,
                     Level.HOLD,
-                    f"total coverage {total:.2f}% is under coverage_min {s.coverage_min:g}%",
+                    f"coverage {total:.2f}% is under coverage_min {s.coverage_min:g}%",  # subject "total" reads first
                     metric="percent",
                     value=total,
                     limit=s.coverage_min,
@@ -137,7 +137,7 @@ class Gate:
                     "total",
                     Status.PASS,
                     Level.HOLD,
-                    f"total coverage {total:.2f}% (coverage_min {s.coverage_min:g}%)",
+                    f"coverage {total:.2f}% (coverage_min {s.coverage_min:g}%)",
                     metric="percent",
                     value=total,
                     limit=s.coverage_min,
@@ -168,8 +168,8 @@ class Gate:
                 "drop",
                 Status.FAIL,
                 Level.HOLD,
-                f"coverage dropped {drop:.2f} points (from {float(recorded):.2f}% to {total:.2f}%), "
-                f"more than coverage_max_drop {max_drop:g}",
+                f"of {drop:.2f} points in coverage (from {float(recorded):.2f}% to {total:.2f}%), "
+                f"more than coverage_max_drop {max_drop:g}",  # subject "drop" reads first
                 metric="percent",
                 value=total,
                 limit=floor,

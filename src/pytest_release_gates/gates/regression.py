@@ -40,7 +40,7 @@ import pytest
 from packaging.version import InvalidVersion, Version
 
 from .. import baseline as baseline_mod
-from .. import calibration, metrics, tracing
+from .. import calibration, metrics, tracing, units
 from ..config import Settings
 from ..model import REGRESSION, GateResult, Level, Status, UsageError
 from ..session import GateContext, observe
@@ -219,27 +219,22 @@ def fmt_value(x: float, unit: str) -> str:
     if not math.isfinite(x):
         return str(x)
     if unit == "s":
-        a = abs(x)
-        if a >= 1 or a == 0:
-            return f"{x:.3g} s"
-        if a >= 1e-3:
-            return f"{x * 1e3:.3g} ms"
-        if a >= 1e-6:
-            return f"{x * 1e6:.3g} µs"
-        return f"{x * 1e9:.3g} ns"
+        scale, name = units.time_unit(x)
+        return f"{x * scale:.3g} {name}"
     return f"{x:.6g}{(' ' + unit) if unit else ''}"
 
 
-def fmt_ratio(r: float) -> str:
-    return "∞" if math.isinf(r) else f"{r:.2f}x"
+fmt_ratio: Final = units.fmt_ratio
 
 
 def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
-    bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
-    if c.scaling is not None:
+    if c.scaling is None:
+        bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
+    else:  # the figures compared are the current median and the scaled baseline: say both, then how
         sc = c.scaling
-        bits += (f", calibrated: the machine's reference takes {sc.speed:.2f}x its recorded time, "
-                 f"{sc.cpu:.0%} of the time computing, baseline scaled {sc.factor:.2f}x")
+        bits = (f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline * sc.factor, unit)}, calibrated: "
+                f"the baseline's {fmt_value(c.baseline, unit)} scaled {sc.factor:.2f}x, as the machine's reference "
+                f"takes {sc.speed:.2f}x its recorded time, {sc.cpu:.0%} of the time computing")
     if higher_is_better:
         bits += ", higher is better"
     if c.p is not None:
@@ -570,13 +565,24 @@ class Gate:
         c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio, m.calibration)
         desc = _describe(c, m.unit, hib)
         status, level = Status.PASS, Level.HOLD
+        mid = entry.get("machine")
+        elsewhere = isinstance(mid, str) and mid != here and _noisy(m)  # a size or a count is the same anywhere
+        if elsewhere:
+            foreign[str(mid)] = foreign.get(str(mid), 0) + 1
         if c.outcome == REGRESSED:
             status = Status.FAIL
             level = Level.ROLLBACK if c.rollback else Level.HOLD
             what = f"{fmt_ratio(c.ratio)} {_worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol:.0%}"
-            what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
+            if elsewhere and not strict:  # the machine first: it is why a big number sits beside a deploy
+                status = Status.WARN
+                rollback = f"; on the same machine this would roll back at {self.settings.rollback_ratio:g}x" \
+                    if c.rollback else ""
+                what = ("baseline recorded on another machine, so a warning only (strict_machine = false): "
+                        f"{what}{rollback})")
+            else:
+                what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
         elif c.outcome == NOISE:
-            what = f"{fmt_ratio(c.ratio)} but not significant (p={c.p:.2g}, needs < {ALPHA:g}): within noise ({desc})"
+            what = f"{fmt_ratio(c.ratio)} but not significant (needs p < {ALPHA:g}): within noise ({desc})"  # p in desc
         elif c.outcome == IMPROVED:
             status = Status.WARN
             what = (
@@ -585,12 +591,6 @@ class Gate:
             )
         else:
             what = f"{fmt_ratio(c.ratio)} of baseline, within tolerance {tol:.0%} ({desc})"
-        mid = entry.get("machine")
-        if isinstance(mid, str) and mid != here and _noisy(m):  # a size or a count is the same on any machine
-            foreign[mid] = foreign.get(mid, 0) + 1
-            if status is Status.FAIL and not strict:
-                status = Status.WARN
-                what += "; baseline recorded on another machine: warning only (strict_machine = false)"
         traced = tracer_note(m.traced, _traced(entry))
         if traced:  # the tracer's overhead is in one side only: the ratio is not the code's
             status = Status.WARN

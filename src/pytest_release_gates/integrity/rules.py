@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 import os
 import re
 import stat
@@ -25,6 +24,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, final
 
+from ..redact import (
+    CLOUD_HINTS,
+    CLOUD_KEY,
+    PRIVATE_KEY,
+    SECRET_ASSIGN,
+    SECRET_WORDS,
+    mask,
+    mask_private_key,
+    secret_value,
+)
 from .manifest import display
 from .patterns import PatternSet, walk
 
@@ -46,26 +55,8 @@ _HOME_PATH: Final = re.compile(
     re.MULTILINE,
 )
 _CONFLICT: Final = re.compile(r"^(?:<{7}|>{7}|\|{7})(?:[ \t].*)?$", re.MULTILINE)
-_PRIVATE_KEY: Final = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
-_CLOUD_KEY: Final = re.compile(
-    r"(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}"
-    r"|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}|AIza[0-9A-Za-z_-]{35}"
-    r"|xox[abposr]-[0-9A-Za-z-]{10,}|sk_live_[0-9A-Za-z]{24,}|glpat-[0-9A-Za-z_-]{20,})(?![A-Za-z0-9])"
-)
-_SECRET_WORD: Final = (r"(?:secret|token|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|private[_-]?key"
-                       r"|auth[_-]?key|credentials?)")
-#: Found first with ``str.find`` on the lowercased text (cheap), then the assignment is parsed on that line only.
-_SECRET_WORDS: Final = ("secret", "token", "passw", "pwd", "apikey", "api_key", "api-key", "accesskey",
-                        "access_key", "access-key", "privatekey", "private_key", "private-key", "authkey",
-                        "auth_key", "auth-key", "credential")
-_SECRET_ASSIGN: Final = re.compile(
-    r"(?i)([A-Za-z0-9_.-]*" + _SECRET_WORD + r"[A-Za-z0-9_.-]*)[\"']?\s*(?::=|=>|=|:)\s*"
-    r"[rbuRBU]?([\"'])([^\"'\s]{16,512})\2"
-)
-_CLOUD_HINTS: Final = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ghp_", "gho_", "ghu_",
-                       "ghs_", "ghr_", "github_pat_", "AIza", "xox", "sk_live_", "glpat-")
-_WORDY: Final = re.compile(r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$")
-ENTROPY_MIN: Final = 3.5
+# The secret detectors live in ``redact.py``, shared with the masking of every output: what this rule
+# flags in a file is what is masked wherever the plugin shows text.
 
 
 def digest(text: str) -> str:
@@ -114,15 +105,6 @@ def is_binary(data: bytes) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def entropy(s: str) -> float:
-    n = len(s)
-    return -sum(c / n * math.log2(c / n) for c in Counter(s).values()) if n else 0.0
-
-
-def mask(secret: str) -> str:
-    return f"{secret[:2]}{'*' * 6}({len(secret)} chars)"
 
 
 def _allowed_lines(lines: Sequence[str]) -> dict[int, frozenset[str]]:
@@ -197,49 +179,25 @@ def _clip(s: str, n: int = 100) -> str:
 
 def _secrets(path: str, text: str, where: _Lines, allow: Mapping[int, frozenset[str]]) -> Iterator[Finding]:
     if "PRIVATE KEY" in text:
-        for m in _PRIVATE_KEY.finditer(text):
+        for m in PRIVATE_KEY.finditer(text):
             i = where.index(m.start())
             if not _allowed(allow, i, SECRETS):
-                yield Finding(SECRETS, path, digest(m.group(0)), i + 1, f"{m.group(0)} (private key)")
-    if any(h in text for h in _CLOUD_HINTS):
-        for m in _CLOUD_KEY.finditer(text):
+                yield Finding(SECRETS, path, digest(m.group(0)), i + 1, mask_private_key(m.group(1)))
+    if any(h in text for h in CLOUD_HINTS):
+        for m in CLOUD_KEY.finditer(text):
             i = where.index(m.start())
             if not _allowed(allow, i, SECRETS):
                 yield Finding(SECRETS, path, digest(m.group(0)), i + 1, f"access key {mask(m.group(0))}")
     for i in sorted(_secret_lines(text, where)):
         line = where.line(i)
-        for m in _SECRET_ASSIGN.finditer(line):
+        for m in SECRET_ASSIGN.finditer(line):
             value = m.group(3)
-            if entropy(value) < ENTROPY_MIN or _WORDY.match(value) or "${" in value or "{{" in value:
+            if not secret_value(value):
                 continue
-            if _CLOUD_KEY.fullmatch(value):
+            if CLOUD_KEY.fullmatch(value):
                 continue  # already reported as an access key
             if not _allowed(allow, i, SECRETS):
                 yield Finding(SECRETS, path, digest(value), i + 1, f"{m.group(1)} = {mask(value)}")
-
-
-_PRIVATE_KEY_BLOCK: Final = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)"
-)
-
-
-def mask_text(text: str) -> str:
-    """``text`` with every value the ``secrets`` rule would flag masked, as its findings show them."""
-    if "PRIVATE KEY" in text:
-        text = _PRIVATE_KEY_BLOCK.sub("[private key masked]", text)
-    if any(h in text for h in _CLOUD_HINTS):
-        text = _CLOUD_KEY.sub(lambda m: mask(m.group(0)), text)
-    low = text.lower()
-    if any(w in low for w in _SECRET_WORDS):
-
-        def assigned(m: re.Match[str]) -> str:
-            value = m.group(3)
-            if entropy(value) < ENTROPY_MIN or _WORDY.match(value) or "${" in value or "{{" in value:
-                return m.group(0)
-            return m.group(0).replace(value, mask(value))
-
-        text = _SECRET_ASSIGN.sub(assigned, text)
-    return text
 
 
 def _secret_lines(text: str, where: _Lines) -> set[int]:
@@ -249,11 +207,11 @@ def _secret_lines(text: str, where: _Lines) -> set[int]:
     if len(low) != len(text):  # a character whose lower case has another length: offsets differ, go by line
         for i, line in enumerate(text.split("\n")):
             lowered = line.lower()
-            if any(w in lowered for w in _SECRET_WORDS):
+            if any(w in lowered for w in SECRET_WORDS):
                 out.add(i)
         where.index(0)
         return out
-    for w in _SECRET_WORDS:
+    for w in SECRET_WORDS:
         at = low.find(w)
         while at != -1:
             out.add(where.index(at))

@@ -20,7 +20,7 @@ from typing import Any, Final, final
 
 import pytest
 
-from .. import atomic
+from .. import atomic, redact
 from ..model import RUN, GateResult, Level, Status, UsageError
 from ..session import GateContext
 from . import ci, history, html, trend, verdict_file
@@ -103,7 +103,10 @@ class Reports:
         return entry
 
     def _annotations(self, verdict: Mapping[str, Any], context: GateContext) -> str | None:
-        lines = ci.github_annotations(verdict, locations=self.locations, path_prefix=_workspace_prefix(context.rootdir))
+        # The verdict shows test ids masked: look their locations up the same way.
+        locations = {redact.text(k): v for k, v in self.locations.items()}
+        lines = [redact.text(line) for line in
+                 ci.github_annotations(verdict, locations=locations, path_prefix=_workspace_prefix(context.rootdir))]
         if not lines:
             return None
         tr = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from .. import redact
 from ..history import Entry, FailureCounts, Overview, Scope, Store, StoreError, open_store
 from ..history import url as history_url
 from ..history.base import RUN, SHARD, VERSION
@@ -274,21 +275,9 @@ def _shard(value: Any, identity: Identity) -> dict[str, int] | None:
     return None
 
 
-def _mask(text: str) -> str:
-    from ..integrity.rules import mask_text
-
-    return mask_text(text)
-
-
-def mask_entry(value: Any) -> Any:
-    """``value`` with every string (keys too) that holds something the ``secrets`` rule flags masked."""
-    if isinstance(value, str):
-        return _mask(value)
-    if isinstance(value, list):
-        return [mask_entry(v) for v in value]
-    if isinstance(value, dict):
-        return {mask_entry(k) if isinstance(k, str) else k: mask_entry(v) for k, v in value.items()}
-    return value
+_mask = redact.text
+#: ``value`` with every string that holds something the ``secrets`` rule flags masked (redact.py).
+mask_entry = redact.document
 
 
 def _round(x: float) -> float:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, final
 
+from .. import units
+
 SPARKS: Final = "▁▂▃▅▇"
 #: Runs shown in a terminal sparkline.
 SPARK_RUNS: Final = 20
@@ -91,12 +93,8 @@ def fmt(value: float | None, unit: str = "s") -> str:
     if value is None or not math.isfinite(value):
         return "-"
     if unit == "s":
-        a = abs(value)
-        if a == 0:
-            return "0 s"
-        for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
-            if a >= scale or suffix == "ns":
-                return f"{value / scale:.3g} {suffix}"
+        scale, name = units.time_unit(value)
+        return f"{value * scale:.3g} {name}"
     text = f"{value:.4g}"
     return f"{text} {unit}" if unit else text
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .. import atomic
+from .. import atomic, redact
 from ..model import COUNT_FIELDS, Decision, GateResult, Status, UsageError
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 SCHEMA: Final = "pytest-release-gates/verdict/1"
 _SCHEMA_RE: Final = re.compile(r"^pytest-release-gates/verdict/(\d+)$")
+#: The reason of the provisional verdict written at session start (``release-gate status`` says no more).
+PROVISIONAL_REASON: Final = "the run did not finish: this is the provisional verdict written when it started"
 
 
 def build(
@@ -60,7 +62,7 @@ def build(
             "xdist_workers": state.worker_count or None,
         },
     }
-    return doc
+    return redact.document(doc)  # secrets masked once, before the file, the adapters and the history see it
 
 
 def ensure_facts(state: GateSession) -> str | None:
