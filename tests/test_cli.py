@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ def _verdict(
         "project": {"name": "demo", "version": "1.0", "prerelease": False},
         "created": "2026-11-22T01:25:29Z",
         "duration_s": 1.5,
+        "run_id": uuid.uuid4().hex,
+        "git": {"commit": "0" * 40, "dirty": False},
     }
 
 
@@ -246,8 +249,8 @@ def test_merge_output_is_directory(pytester: pytest.Pytester, run_cli) -> None:
 
 def test_merge_real_shards(pytester: pytest.Pytester, run_gate, run_cli) -> None:
     pytester.makepyfile(test_one="def test_a(): pass\n", test_two="def test_b(): assert 0\n")
-    run_gate("test_one.py", "--gate-verdict=s1.json")
-    run_gate("test_two.py", "--gate-verdict=s2.json")
+    run_gate("test_one.py", "--gate-shard=1/2", "--gate-verdict=s1.json")
+    run_gate("test_two.py", "--gate-shard=2/2", "--gate-verdict=s2.json")
     assert run_cli("merge", "s1.json", "s2.json", "-o", "all.json").ret == 0
     r = run_cli("status", "all.json")
     assert r.ret == 1

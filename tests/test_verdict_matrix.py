@@ -126,7 +126,7 @@ def test_collection_error_holds(pytester: pytest.Pytester, run_gate, variant: st
     assert run.level == "hold"
     assert run.ret == 2  # pytest's own status is kept
     (gate,) = run.gates("run", "fail")
-    assert "collection error in test_broken.py" in gate["message"]
+    assert gate["subject"] == "collection-error" and gate["message"].startswith("in test_broken.py")
 
 
 def test_keyboard_interrupt_holds(pytester: pytest.Pytester, run_gate) -> None:
@@ -182,7 +182,10 @@ def test_partial_selection_holds_by_default(pytester: pytest.Pytester, run_gate)
     run = run_gate("-k", "test_a")
     assert run.level == "hold"
     (gate,) = run.gates("run", "fail")
-    assert gate["subject"] == "partial" and "-k 'test_a'" in gate["message"]
+    assert gate["subject"] == "selection" and "-k 'test_a'" in gate["message"]
+    assert run.verdict["reasons"] == [
+        "selection narrowed (-k 'test_a'): the verdict covers only the selected tests"  # said once, not twice
+    ]
     pytester.makepyprojecttoml('[tool.release_gates]\npartial_run = "warn"\n')
     run = run_gate("-k", "test_a")
     assert run.level == "deploy"
@@ -192,7 +195,55 @@ def test_partial_selection_holds_by_default(pytester: pytest.Pytester, run_gate)
 def test_node_id_selection_is_partial(pytester: pytest.Pytester, run_gate) -> None:
     p = pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
     assert run_gate(f"{p.name}::test_a").level == "hold"
-    assert run_gate(p.name).level == "deploy"  # a path is the user's choice of suite
+    assert run_gate(p.name).level == "hold"  # one file of the rootdir (no testpaths) is part of the suite
+    assert run_gate(".").level == "deploy"
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["tests/test_one.py"], ""),  # one file of testpaths
+        (["--ignore=tests/test_two.py"], ""),
+        ([], "-k one"),  # PYTEST_ADDOPTS counts as the command line
+        (["--splits", "2", "--group", "1"], ""),  # a split that does not declare itself a shard
+    ],
+)
+def test_selection_narrowed_on_the_command_line_holds(
+    pytester: pytest.Pytester, run_gate, monkeypatch: pytest.MonkeyPatch, args: list[str], env: str
+) -> None:
+    if "--splits" in args:
+        pytest.importorskip("pytest_split")
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\naddopts = ["-k", "not slow"]\n')
+    pytester.mkdir("tests")
+    pytester.makepyfile(**{"tests/test_one": "def test_one(): pass\n", "tests/test_two": "def test_two(): pass\n"})
+    assert run_gate().level == "deploy"  # the project's own addopts define its suite
+    monkeypatch.setenv("PYTEST_ADDOPTS", env)
+    run = run_gate(*args)
+    assert run.level == "hold" and run.ret == 1
+    assert [g["subject"] for g in run.gates("run", "fail")] == ["selection"]
+
+
+def test_incomplete_set_of_shards_never_merges(pytester: pytest.Pytester, run_gate, run_cli) -> None:
+    pytester.makepyfile(test_one="def test_one(): pass\n", test_two="def test_two(): pass\n")
+    shard = run_gate("test_one.py", "--gate-shard=1/2")
+    assert shard.level == "deploy"  # a declared shard is not held as partial: merge decides
+    r = run_cli("merge", ".release-gates/verdict.json", "-o", "merged.json")
+    assert r.ret == 2 and "shard 2 of 2 missing" in r.stderr.str()
+    assert not (pytester.path / "merged.json").exists()
+
+
+def test_separate_gate_value_that_moves_the_rootdir_is_refused(
+    pytester: pytest.Pytester, run_gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proj = pytester.mkdir("proj")
+    (proj / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (proj / "test_a.py").write_text("def test_a(): pass\n")
+    (pytester.path / "verdict.json").write_text("{}")  # as $RUNNER_TEMP/verdict.json from an earlier step
+    monkeypatch.chdir(proj)
+    run = run_gate("--gate-verdict", "../verdict.json")
+    assert run.ret == 4
+    assert "write it as --gate-verdict=../verdict.json" in run.result.stderr.str()
+    assert not (pytester.path / ".release-gates").exists()
 
 
 def test_killed_process_leaves_provisional_hold(pytester: pytest.Pytester, run_gate, run_cli) -> None:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from . import atomic, redact
-from .model import COUNT_FIELDS, GateResult, Level, UsageError
+from .merge import check as check_shards
+from .merge import merge
+from .model import Level, UsageError
 from .report import verdict_file
 
 DEFAULT_VERDICT: Final = Path(".release-gates") / "verdict.json"
@@ -139,7 +141,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
         except UsageError as exc:
             _err(str(exc))
             return EXIT_USAGE
-    merged = merge(docs)
+    try:
+        check_shards(docs, args.verdicts)
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    merged = merge(docs, args.verdicts)
     try:
         atomic.write_json(Path(args.output), redact.document(merged))  # inputs may predate masking
     except UsageError as exc:
@@ -150,43 +157,6 @@ def cmd_merge(args: argparse.Namespace) -> int:
         line, recorded = history_cli.record_pipeline(store_url, docs, merged)
         print(line, file=sys.stdout if recorded else sys.stderr)
     return 0
-
-
-def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Combine shard verdicts: worst level, all gates, test counts added.
-
-    An incomplete shard makes the merge incomplete (and so never deploy).
-    """
-    level = max(Level.parse(d["verdict"]) for d in docs)
-    complete = all(d.get("complete", True) for d in docs)
-    if not complete:
-        level = max(level, Level.HOLD)
-    reasons: list[str] = []
-    gates: list[dict[str, Any]] = []
-    for i, d in enumerate(docs):
-        for r in d.get("reasons", []):
-            if r not in reasons:
-                reasons.append(r)
-        for g in d.get("gates", []):
-            GateResult.from_json(g)  # validated on load already; cheap re-check
-            gates.append({**g, "shard": i})
-    tests = {k: sum(int(d.get("tests", {}).get(k, 0)) for d in docs) for k in COUNT_FIELDS}
-    first = docs[0]
-    out = {
-        "schema": verdict_file.SCHEMA,
-        "verdict": str(level),
-        "complete": complete,
-        "reasons": reasons,
-        "gates": gates,
-        "tests": tests,
-        "project": first.get("project"),
-        "created": min((str(d["created"]) for d in docs if isinstance(d.get("created"), str)), default=None),
-        "duration_s": round(max(float(d.get("duration_s") or 0) for d in docs), 3),
-        "merged_from": len(docs),
-    }
-    if not complete:
-        out["reasons"] = reasons or ["a merged shard did not finish"]
-    return out
 
 
 # --------------------------------------------------------------------- main

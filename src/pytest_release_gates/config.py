@@ -353,6 +353,7 @@ class Settings:
     compare_ref: str | None = None
     verdict_override: str | None = None
     baseline_override: str | None = None
+    shard: tuple[int, int] | None = None  # --gate-shard=I/N: (I, N)
 
     @property
     def verdict_path(self) -> Path:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from . import baseline as baseline_mod
+from . import selection
+from .config import Settings
 from .model import RUN, Decision, GateResult, Level, Status, UsageError
 from .report import verdict_file
 from .session import GateContext, GateSession
@@ -21,22 +23,15 @@ from .session import GateContext, GateSession
 _UNLEVELLED_KINDS = {RUN}
 
 
-def partial_reason(config: pytest.Config) -> str | None:
-    """Why this run is not the whole suite, or None. Decided from options alone,
-    so the controller knows it under xdist too."""
-    opt = config.option
-    reasons = []
-    if getattr(opt, "keyword", ""):
-        reasons.append(f"-k {opt.keyword!r}")
-    if getattr(opt, "markexpr", ""):
-        reasons.append(f"-m {opt.markexpr!r}")
-    if getattr(opt, "deselect", None):
-        reasons.append("--deselect")
-    if getattr(opt, "lf", False):
-        reasons.append("--lf")
-    if any("::" in str(a) for a in config.args):
-        reasons.append("node ids given")
-    return ", ".join(reasons) or None
+def partial_reason(config: pytest.Config, settings: Settings) -> str | None:
+    """Why this run is not the whole suite, or None: the command line narrowed it
+    (``selection.py``), or it is a declared shard, a subset by design that the ``run``
+    gate does not hold on but every gate comparing against the whole suite must see."""
+    why = selection.of(config).partial
+    if settings.shard is None:
+        return why
+    index, count = settings.shard
+    return f"shard {index} of {count}" + (f", {why}" if why else "")
 
 
 def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict[str, Any]:
@@ -47,7 +42,7 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
     if project_problem:
         gates.append(GateResult(RUN, "project-version", Status.WARN, Level.HOLD, project_problem))
     baseline = _load_baseline(config, settings.baseline_path, gates)
-    context = GateContext(config, state, exitstatus, partial_reason(config), baseline)
+    context = GateContext(config, state, exitstatus, partial_reason(config, settings), baseline)
 
     if settings.update_baseline:
         gates.extend(_update_baseline(config, context))

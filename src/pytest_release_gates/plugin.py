@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from . import config as config_mod
-from . import evaluate, hookspecs, redact, usage_hold
+from . import evaluate, hookspecs, redact, selection, usage_hold
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .model import UsageError
 from .report import markdown, terminal
@@ -35,6 +35,7 @@ _GATE_OPTIONS = (
     ("--gate-baseline", "gate_baseline"),
     ("--gate-update-baseline", "gate_update_baseline"),
     ("--gate-compare-ref", "gate_compare_ref"),
+    ("--gate-shard", "gate_shard"),
 )
 
 
@@ -42,7 +43,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    selection.remember_parser(parser, pluginmanager)
     group = parser.getgroup("release-gates", "release gates (pytest-release-gates)")
     group.addoption(
         "--release-gate",
@@ -74,6 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="REV",
         default=None,
         help="measure tracked performance against git revision REV in the same run",
+    )
+    group.addoption(
+        "--gate-shard",
+        metavar="I/N",
+        default=None,
+        help="this run is shard I of N of one CI run: not held as partial; `release-gate merge` refuses "
+        "a set of shards with an index missing or repeated",
     )
     # Report adapters (report/adapters.py): command-line paths are relative to the current folder.
     group.addoption(
@@ -125,6 +134,16 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, None, Any]:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    is_worker = hasattr(config, "workerinput")
+    try:
+        if not is_worker:
+            selection.check_rootdir(config)
+        declared = config.getoption("gate_shard")
+        shard = selection.parse_shard(declared) if declared is not None else None
+        if shard is not None:
+            selection.check_shard_matches_splitter(config, shard)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if not config.getoption("release_gate"):
         orphans = [opt for opt, dest in _GATE_OPTIONS if config.getoption(dest)]
         if orphans:
@@ -137,10 +156,11 @@ def pytest_configure(config: pytest.Config) -> None:
             compare_ref=config.getoption("gate_compare_ref"),
             verdict_override=config.getoption("gate_verdict"),
             baseline_override=config.getoption("gate_baseline"),
+            shard=shard,
         )
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = GateSession(settings, is_worker=hasattr(config, "workerinput"))
+    state = GateSession(settings, is_worker=is_worker)
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
     # Imported here: a run without --release-gate never pays for the gate modules.

@@ -37,7 +37,7 @@ def project_facts(rootdir: Path) -> tuple[dict[str, Any], str | None]:
         try:
             parsed = Version(version)
         except InvalidVersion:
-            problem = f"project version {version!r} is not a valid version (PEP 440)"
+            problem = f"{version!r} is not a valid version (PEP 440)"  # shown after the subject project-version
         else:
             facts["prerelease"] = parsed.is_prerelease
     return facts, problem

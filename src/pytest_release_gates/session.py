@@ -234,7 +234,7 @@ class GateContext:
         self.settings = session.settings
         self.session = session
         self.exitstatus = exitstatus
-        #: Why the run is partial (``-k``, ``-m``, node ids...), or None when it ran the whole suite.
+        #: Why the run is partial (``-k``, paths, node ids, a declared shard...), or None for the whole suite.
         self.partial = partial
         self._baseline = baseline
         #: Lines gate modules want printed in the summary (e.g. what an update changed).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -36,6 +37,8 @@ def build(
     *,
     complete: bool,
 ) -> dict[str, Any]:
+    from .. import selection  # imports pytest: `release-gate` reads verdicts without it
+
     settings = state.settings
     ensure_facts(state)
     facts = state.extra["facts"]
@@ -43,6 +46,7 @@ def build(
         "schema": SCHEMA,
         "verdict": str(decision.level),
         "complete": complete,
+        "run_id": facts["run_id"],
         "reasons": list(decision.reasons),
         "gates": [g.to_json() for g in gates],
         "tests": state.counts().to_json(),
@@ -58,15 +62,23 @@ def build(
             "update_baseline": settings.update_baseline,
             "compare_ref": settings.compare_ref,
             "partial": context.partial if context is not None else None,
+            "selection": selection.of(config).to_json(),
             "exit_status": context.exitstatus if context is not None else None,
             "xdist_workers": state.worker_count or None,
         },
     }
+    if settings.shard is not None:
+        doc["shard"] = {"index": settings.shard[0], "count": settings.shard[1]}
     return redact.document(doc)  # secrets masked once, before the file, the adapters and the history see it
 
 
+def new_run_id() -> str:
+    """A unique id of one run: ``release-gate merge`` refuses the same run twice."""
+    return uuid.uuid4().hex
+
+
 def ensure_facts(state: GateSession) -> str | None:
-    """Compute project/environment/git facts once per run (git is a subprocess).
+    """Compute the run id and project/environment/git facts once per run (git is a subprocess).
 
     Returns the project-version problem, if any, for a warning gate.
     """
@@ -75,6 +87,7 @@ def ensure_facts(state: GateSession) -> str | None:
     if "facts" not in state.extra:
         project, problem = project_facts(state.settings.rootdir)
         state.extra["facts"] = {
+            "run_id": new_run_id(),  # once per run: the provisional and the final verdict share it
             "project": project,
             "environment": environment_facts(),
             "git": git_facts(state.settings.rootdir),
