@@ -344,27 +344,14 @@ def test_branches_read_this_and_the_default_branch_or_all(store_url: str, tmp_pa
     assert "failed in 3 of 6 runs in the last 7 days (passes now)" in flaky["message"]
 
 
-SHARD_CONFTEST = """
-import json, os, pytest
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_release_gates_report(verdict, context):
-    # Stands in for --gate-shard=I/N and run_id (issue 17) where the plugin does not write them yet.
-    verdict.setdefault("run_id", os.environ["SHARD_RUN_ID"])
-    verdict.setdefault("shard", {"index": int(os.environ["SHARD_INDEX"]), "count": 2})
-    context.settings.verdict_path.write_text(json.dumps(verdict), encoding="utf-8")
-"""
-
-
 def test_a_shard_merge_is_one_pipeline_entry_counted_once(store_url: str, tmp_path: Path) -> None:
     cfg = 'flaky_level = "hold"\n'
-    s1 = checkout(tmp_path, "shard1", store_url, config=cfg, files={
-        "conftest.py": SHARD_CONFTEST, "test_a.py": "def test_fails():\n    assert 0\n"})
-    s2 = checkout(tmp_path, "shard2", store_url, config=cfg, files={
-        "conftest.py": SHARD_CONFTEST, "test_b.py": "def test_passes():\n    pass\n"})
-    ids = [uuid.uuid4().hex, uuid.uuid4().hex]
+    s1 = checkout(tmp_path, "shard1", store_url, config=cfg, files={"test_a.py": "def test_fails():\n    assert 0\n"})
+    s2 = checkout(tmp_path, "shard2", store_url, config=cfg, files={"test_b.py": "def test_passes():\n    pass\n"})
     for i, d in enumerate((s1, s2), 1):
-        gate(d, env=ci_env(SHARD_RUN_ID=ids[i - 1], SHARD_INDEX=str(i), CI_PIPELINE_ID="4711"))
+        gate(d, f"--gate-shard={i}/2", env=ci_env(CI_PIPELINE_ID="4711"))
+    ids = [verdict(d)["run_id"] for d in (s1, s2)]
+    assert all(isinstance(i, str) and i for i in ids) and ids[0] != ids[1]
     job = tmp_path / "merge-job"  # a later job: no checkout, only the downloaded verdicts
     job.mkdir()
     for i, d in enumerate((s1, s2), 1):

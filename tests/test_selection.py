@@ -362,8 +362,8 @@ def test_machine_files_stay_under_the_rootdir(
     outside = sorted((e, str(p)) for e, p in touched if not fine(e, p))
     assert outside == []
     seen = {p.relative_to(proj).as_posix() for _, p in touched if proj in p.parents}
-    assert {"release-gates.baseline.json", "release-gates.baseline.json.bak", ".release-gates/verdict.json",
-            ".release-gates/history.jsonl"} <= seen, sorted(seen)
+    assert {"release-gates.baseline.json", ".release-gates/release-gates.baseline.json.bak",
+            ".release-gates/verdict.json", ".release-gates/history.jsonl"} <= seen, sorted(seen)
     assert (proj / ".release-gates" / "verdict.json").is_file()
     assert not (pytester.path / ".release-gates").exists() and not (pytester.path / "out" / ".release-gates").exists()
     assert sorted(os.listdir(out)) == ["verdict.json"]
