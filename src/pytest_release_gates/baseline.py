@@ -11,7 +11,8 @@ user's to fix, byte for byte as they left it.
 Layout::
 
     {
-      "meta": {"machines": {ID: {"cores", "cpu", "platform"}}, "plugin_version", "project_version", "python"},
+      "meta": {"machines": {ID: {"cores", "cpu", "platform"}}, "count_envs": {ID: {...}},
+               "plugin_version", "project_version", "python"},
       "regression": {"<node id>::<metric>": {entry}},
       "coverage": {"total": 87.5},
       "schema": "pytest-release-gates/baseline/1",
@@ -421,7 +422,7 @@ def validate_regression(path: Path, section: dict[str, Any]) -> None:
             raise UsageError(f"{where}: 'samples' must be a list of numbers")
         if entry.get("direction", "lower") not in ("lower", "higher"):
             raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {entry['direction']!r}")
-        for k in ("machine", "unit", "source"):
+        for k in ("machine", "unit", "source", "count_env"):
             if k in entry and not isinstance(entry[k], str):
                 raise UsageError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
         if "reference" in entry:
