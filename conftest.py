@@ -21,6 +21,23 @@ def _isolated_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The ``valgrind`` tier: skipped where Valgrind is missing, a failure where it must be there (``CI`` set).
+
+    A hook, not a fixture: it reads ``CI`` before ``_isolated_ci_environment`` removes it for the inner runs.
+    """
+    if item.get_closest_marker("valgrind") is None:
+        return
+    import os
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail("CI is set and valgrind is not installed: the valgrind tier must run in CI "
+                        "(apt-get install valgrind; .ci/run does)", pytrace=False)
+        pytest.skip("valgrind is not installed (apt-get install valgrind)")
+
+
 #: A test module timing a function with ``perf`` as metric ``squares``; env ``F`` scales its work.
 PERF_SQUARES = """
 import os

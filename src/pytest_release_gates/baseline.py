@@ -16,7 +16,8 @@ entry, so two runs accepting different entries at once both land.
 Layout::
 
     {
-      "meta": {"machines": {ID: {"cores", "cpu", "platform"}}, "plugin_version", "project_version", "python"},
+      "meta": {"machines": {ID: {"cores", "cpu", "platform"}}, "count_envs": {ID: {...}},
+               "plugin_version", "project_version", "python"},
       "regression": {"<node id>::<metric>": {entry}},
       "coverage": {"total": 87.5},
       "schema": "pytest-release-gates/baseline/1",
@@ -341,6 +342,10 @@ def validate_meta(path: Path, meta: Any) -> None:
     for mid, desc in machines.items():
         if not isinstance(desc, dict):
             raise UsageError(f"{path}: meta machine {mid!r} must be an object, got {short(desc)}")
+    envs = meta.get("count_envs", {})  # where counted entries were counted (measure/instructions.py)
+    if not isinstance(envs, dict) or not all(isinstance(d, dict) for d in envs.values()):
+        raise UsageError(f"{path}: meta 'count_envs' must be an object of environment id -> description, "
+                         f"got {short(envs)}")
 
 
 def short(value: Any) -> str:

@@ -86,6 +86,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     if isinstance(machines, dict):
         for mid, desc in sorted(machines.items()):
             print(f"  machine {mid}: {baseline_mod.describe_machine(desc if isinstance(desc, dict) else None)}")
+    envs = meta.get("count_envs")  # where counted (instruction) entries were counted
+    if isinstance(envs, dict):
+        for eid, env in sorted(envs.items()):
+            if isinstance(env, dict):
+                what = ", ".join(str(env[k]) for k in ("python_build", "cpu", "libc") if env.get(k))
+                print(f"  counted {eid}: Python {env.get('python', '?')}, Valgrind {env.get('valgrind', '?')}, {what}")
     for kind in kinds:
         sec = b.get(kind)
         print()

@@ -293,6 +293,8 @@ SCHEMA: Final[Mapping[str, Callable[[Any], Any]]] = {
     "hang_factor": _number(gt=1),
     "perf_spread_seconds": _number(ge=0, le=60),
     "perf_calibration": _boolean,
+    "perf_counter": _choice(("time", "instructions")),
+    "counter_tolerance": _number(ge=0),
     "strict_machine": _boolean,
     "integrity": _table(_INTEGRITY_SCHEMA, IntegritySettings),
     "compare": _table(_COMPARE_SCHEMA, CompareSettings),
@@ -333,6 +335,8 @@ class Settings:
     hang_factor: float = 10.0
     perf_spread_seconds: float = 1.0
     perf_calibration: bool = True
+    perf_counter: str = "time"  # perf.measure's default counter: "time" or "instructions"
+    counter_tolerance: float = 0.01  # regression tolerance of counted (instruction) metrics
     strict_machine: bool = False
     integrity: IntegritySettings | None = None
     compare: CompareSettings = CompareSettings()

@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture
 def perf(request: pytest.FixtureRequest) -> Any:
-    """Measure a callable: ``perf.measure(func, *args, rounds=100, warmup=5, name=None, p50=..., **kwargs)``."""
+    """Measure a callable: ``perf.measure(func, *args, rounds=100, name=None, p50=..., counter=None, **kwargs)``."""
     from .perf import Perf
 
     return Perf(request.node)

@@ -10,7 +10,7 @@ not churn the baseline.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -20,6 +20,8 @@ from .calibration import Calibration
 from .session import GateContext, observe
 
 KIND: Final = "metric"
+#: A metric the test asked for that could not be measured here (instructions without Valgrind).
+UNMEASURED_KIND: Final = "metric-unmeasured"
 #: Samples kept per observation; beyond this they are thinned evenly (sorted order kept).
 MAX_SAMPLES: Final = 1000
 
@@ -37,6 +39,27 @@ class Metric:
     source: str = ""  # perf, gate_metric, benchmark, duration
     calibration: Calibration | None = None  # perf.measure under --release-gate: values are adjusted
     traced: str | None = None  # the tracers measured under (``tracing.state``): "coverage", ...; None: none
+    count_env: Mapping[str, str] | None = None  # counted instructions: where (measure/instructions.py)
+
+    @property
+    def key(self) -> str:
+        return f"{self.nodeid}::{self.name}"
+
+    @property
+    def counted(self) -> bool:
+        """Instruction counts (``perf.measure(..., counter="instructions")``), not timings."""
+        return self.unit == "instructions"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Unmeasured:
+    """A tracked metric its test asked for but this run could not measure, and why (one line)."""
+
+    nodeid: str
+    name: str
+    why: str
+    unit: str
 
     @property
     def key(self) -> str:
@@ -55,6 +78,7 @@ def observe_metric(
     source: str = "",
     calibration: Calibration | None = None,
     traced: str | None = None,
+    count_env: Mapping[str, str] | None = None,
 ) -> None:
     vals = [float(v) for v in values]
     if len(vals) > MAX_SAMPLES:
@@ -73,8 +97,20 @@ def observe_metric(
             "source": source,
             "calibration": calibration.as_data() if calibration is not None else None,
             "traced": traced,
+            "count_env": dict(count_env) if count_env else None,
         },
     )
+
+
+def observe_unmeasured(item: pytest.Item, name: str, why: str, *, unit: str) -> None:
+    """File a metric this test asked for that could not be measured (its regression gate fails)."""
+    observe(item, UNMEASURED_KIND, {"name": name, "why": why, "unit": unit})
+
+
+def collect_unmeasured(context: GateContext) -> Iterator[Unmeasured]:
+    for obs in context.observations(UNMEASURED_KIND):
+        d: dict[str, Any] = obs.data
+        yield Unmeasured(obs.nodeid, str(d.get("name")), str(d.get("why")), str(d.get("unit", "")))
 
 
 def collect(context: GateContext) -> Iterator[Metric]:
@@ -93,8 +129,15 @@ def collect(context: GateContext) -> Iterator[Metric]:
             source=str(d.get("source", "")),
             calibration=Calibration.from_data(d.get("calibration")),
             traced=_traced(d.get("traced")),
+            count_env=_strings(d.get("count_env")),
         )
 
 
 def _traced(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _strings(data: Any) -> dict[str, str] | None:
+    if not isinstance(data, Mapping) or not data:
+        return None
+    return {str(k): str(v) for k, v in data.items()}

@@ -42,6 +42,12 @@ How it measures (the choices pyperf and ``timeit`` make):
   the tracer paused (``tracing.Pause``); with ``warmup=0`` there is no untimed
   call to trace, so nothing is paused and the samples say what traced them.
 
+With ``counter="instructions"`` (or config ``perf_counter``) under
+``--release-gate`` the function is not timed: its instructions per call are
+counted in a separate process under Valgrind (``measure/instructions.py``),
+and the stats are instruction counts; without ``--release-gate`` it is timed
+as usual, so the test runs anywhere.
+
 Percentiles use linear interpolation between closest ranks (Hyndman & Fan
 type 7: numpy's default and ``statistics.quantiles(method="inclusive")``), so
 ``p50`` equals ``median`` and every percentile lies between ``min`` and ``max``.
@@ -54,8 +60,10 @@ regression gate) under the measurement's name.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +78,10 @@ from .session import SESSION_KEY
 LIMITS: Final = ("p50", "p95", "p99", "max")
 #: At most this many bursts: each round on its own for the default 100 rounds.
 MAX_BURSTS: Final = 100
+#: What ``measure`` can count (``counter=``, config ``perf_counter``).
+TIME: Final = "time"
+INSTRUCTIONS: Final = "instructions"
+COUNTERS: Final = (TIME, INSTRUCTIONS)
 
 
 def percentile(sorted_samples: Sequence[float], q: float) -> float:
@@ -105,7 +117,7 @@ def _stdev(data: Sequence[float]) -> float:
 @final
 @dataclass(frozen=True, slots=True)
 class PerfStats:
-    """Statistics of one ``perf.measure`` call; every time is in seconds."""
+    """Statistics of one ``perf.measure`` call: seconds, or instructions per call when ``counter`` says so."""
 
     name: str
     samples: tuple[float, ...]  # per-round times, in the order they were measured
@@ -117,7 +129,8 @@ class PerfStats:
     p95: float
     p99: float
     stdev: float  # sample standard deviation (n - 1); 0.0 for a single round
-    rounds: int
+    rounds: int  # timed rounds; calls counted with counter="instructions"
+    counter: str = TIME  # "instructions": each sample is one batch's instructions per call
 
     @classmethod
     def from_samples(cls, name: str, samples: Sequence[float]) -> PerfStats:
@@ -140,6 +153,9 @@ class PerfStats:
         )
 
     def __repr__(self) -> str:
+        if self.counter != TIME:
+            return (f"PerfStats(name={self.name!r}, counter={self.counter!r}, calls={self.rounds}, "
+                    f"median={self.median:,.0f} per call, min={self.min:,.0f}, max={self.max:,.0f})")
         return (f"PerfStats(name={self.name!r}, rounds={self.rounds}, min={self.min:.3g}, "
                 f"median={self.median:.3g}, p95={self.p95:.3g}, p99={self.p99:.3g}, max={self.max:.3g})")
 
@@ -153,6 +169,7 @@ class Measurement:
     stats: PerfStats
     limits: dict[str, float]
     traced: str | None = None  # tools that still traced the rounds (``tracing.Pause``); None: none did
+    counter: str = TIME  # "instructions": the stats are counts, seconds limits do not apply
 
 
 _measurements_key: Final = pytest.StashKey[list[Measurement]]()
@@ -201,9 +218,10 @@ class Perf:
         p95: float | None = None,
         p99: float | None = None,
         max: float | None = None,  # SPEC names it so; shadows the builtin only here
+        counter: str | None = None,
         **kwargs: Any,
     ) -> PerfStats:
-        """Call ``func(*args, **kwargs)`` ``warmup`` times untimed, then ``rounds`` times timed."""
+        """Call ``func(*args, **kwargs)`` ``warmup`` times untimed, then ``rounds`` times timed (or counted)."""
         item = self._item
         if not callable(func):
             _fail(item, f"func must be callable, got {type(func).__name__} {func!r}")
@@ -222,6 +240,20 @@ class Perf:
             _fail(item, f"the name {name!r} is measured twice in this test; give each call its own name=")
 
         state = item.config.stash.get(SESSION_KEY, None)  # only --release-gate keeps data
+        if _counter(item, counter, state, limits) == INSTRUCTIONS:
+            from .measure import instructions
+
+            try:  # checked with or without --release-gate: such a call can never be counted
+                call: bytes | str = instructions.prepare(
+                    func, args, kwargs, importlib_mode=str(item.config.getoption("importmode", "")) == "importlib")
+            except instructions.NotCountable as exc:
+                call = str(exc)
+            if isinstance(call, str):  # failed outside the except block: one line, no chained traceback
+                _fail(item, f"counter='instructions': {call}")
+            cache = item.config.stash.get(instructions.PROBE_CACHE_KEY, None)
+            if state is not None or cache is not None:
+                return _count(item, name, call, rounds, warmup, done, state is not None, cache,
+                              lambda: _run(func, args, kwargs, rounds, warmup))
         recorder = calibration.Recorder() if state is not None and state.settings.perf_calibration else None
         span = _span(item)
         pause = tracing.Pause()
@@ -243,6 +275,55 @@ class Perf:
             else:
                 metrics.observe_metric(item, name, samples, sampled=True, source="perf", traced=traced)
         return stats
+
+
+def _counter(item: pytest.Item, given: Any, state: Any, limits: dict[str, float]) -> str:
+    """The counter of this measurement: the argument, else config ``perf_counter`` (under --release-gate)."""
+    if given is not None and given not in COUNTERS:
+        _fail(item, f"counter must be one of {', '.join(repr(c) for c in COUNTERS)}, got {given!r}")
+    counter = given or (state.settings.perf_counter if state is not None else TIME)
+    if counter == INSTRUCTIONS and limits:
+        names = ", ".join(f"{k}=" for k in limits)
+        why = "" if given else f" ({state.settings.describe('perf_counter')} = 'instructions')"
+        _fail(item, f"{names} {'is a limit' if len(limits) == 1 else 'are limits'} in seconds, and this "
+                    f"measurement counts instructions{why}: drop the limit (the regression gate compares counts "
+                    "with the baseline) or time this measurement with counter='time'")
+    return str(counter)
+
+
+def _count(item: pytest.Item, name: str, call: bytes, rounds: int, warmup: int, done: list[Measurement],
+           gate: bool, cache: dict[Any, Any] | None, timed: Callable[[], list[float]]) -> PerfStats:
+    """Count instructions per call under Valgrind; without it, time as usual and file the metric as not measured
+    (under --release-gate its regression gate then holds, saying how to get Valgrind)."""
+    from .measure import instructions
+
+    why = instructions.unavailable()
+    if why is not None:
+        if not gate:  # the A/B probe: this side cannot be counted, so the test cannot be compared
+            _fail(item, f"{name!r} not counted: {why}")
+        stats = PerfStats.from_samples(name, timed())
+        done.append(Measurement(name, stats, {}))
+        metrics.observe_unmeasured(item, name, why, unit=INSTRUCTIONS)
+        return stats
+    key = (item.nodeid, name)
+    counted = cache.get(key) if cache is not None else None
+    if counted is None:
+        try:
+            counted = instructions.count(call, calls=rounds, warmup=warmup, cwd=os.getcwd())
+        except instructions.CountFailed as exc:
+            failed = str(exc)
+        else:
+            failed = ""
+        if counted is None:
+            _fail(item, f"counter='instructions': {failed}")
+        if cache is not None:
+            cache[key] = counted
+    stats = dataclasses.replace(PerfStats.from_samples(name, counted.per_call), rounds=rounds, counter=INSTRUCTIONS)
+    done.append(Measurement(name, stats, {}, counter=INSTRUCTIONS))
+    if gate:
+        metrics.observe_metric(item, name, counted.per_call, sampled=True, source="perf", unit=INSTRUCTIONS,
+                               count_env=instructions.environment())
+    return stats
 
 
 def _span(item: pytest.Item) -> float:

@@ -26,8 +26,11 @@ def time_unit(seconds: float, *, smallest_in_s: float = 1.0) -> tuple[float, str
     return 1e9, "ns"  # pragma: no cover - the last row takes everything
 
 
-def fmt_ratio(r: float) -> str:
-    """``1.42x``, ``12.3x``, ``123x``; ``<0.01x`` rather than a ``0.00x`` that reads as zero."""
+def fmt_ratio(r: float, digits: int = 2) -> str:
+    """``1.42x``, ``12.3x``, ``123x``; ``<0.01x`` rather than a ``0.00x`` that reads as zero.
+
+    ``digits``: decimals below 10x (3 for exact instruction counts: ``1.031x``).
+    """
     if math.isnan(r):
         return "?"
     if math.isinf(r):
@@ -38,4 +41,4 @@ def fmt_ratio(r: float) -> str:
         return f"{r:.1f}x"
     if r < 0.01:  # 0 included: a peak of 0.0 MB against its budget
         return "<0.01x"
-    return f"{r:.2f}x"
+    return f"{r:.{digits}f}x"

@@ -62,10 +62,11 @@ _SKIP_NAMES: Final = frozenset({"conftest", "setup", "noxfile", "tests", "test"}
 
 
 def _compare(current: Sequence[float], base: Sequence[float], sampled: bool, tolerance: float,
-             rollback_ratio: float) -> regression.Comparison:
+             rollback_ratio: float, counted: bool = False) -> regression.Comparison:
     """The regression gate's own comparison, with the base side as its "baseline entry"."""
     entry = {"median": statistics.median(base), "samples": list(base) if sampled else []}
-    result: regression.Comparison = _regression().compare(current, sampled, False, entry, tolerance, rollback_ratio)
+    result: regression.Comparison = _regression().compare(current, sampled, False, entry, tolerance, rollback_ratio,
+                                                          None, counted)
     return result
 
 
@@ -331,38 +332,49 @@ class Gate:
         regression = _regression()
         cur_values = [v for r in cur_rounds for v in r]
         base_values = [v for r in base_rounds for v in r]
+        if m.counted:  # every round repeats a side's one count: one round's batches are the samples
+            cur_values, base_values = list(cur_rounds[0]), list(base_rounds[0])
         tol = regression.metric_tolerance(m)
+        if tol is None and m.counted:  # both sides counted in this job, by the same interpreter and Valgrind
+            tol = self.settings.counter_tolerance
         if tol is None:
             tol = self.settings.compare.tolerance
         if tol is None:
             tol = self.settings.regression_tolerance
-        c = _compare(cur_values, base_values, m.sampled, tol, self.settings.rollback_ratio)
+        c = _compare(cur_values, base_values, m.sampled, tol, self.settings.rollback_ratio, m.counted)
         uneven, slower_in = None, _slower_rounds(cur_rounds, base_rounds)
         if m.sampled and c.outcome == regression.REGRESSED:
             uneven = _uneven(slower_in)
             if uneven:
                 c = dataclasses.replace(c, outcome=regression.NOISE, rollback=False)
-        desc = f"median {_fmt(c.current, m.unit)} vs {_fmt(c.baseline, m.unit)}"
+        desc = (f"{_fmt(c.current, m.unit)} vs {_fmt(c.baseline, m.unit)} per call" if m.counted
+                else f"median {_fmt(c.current, m.unit)} vs {_fmt(c.baseline, m.unit)}")
         if c.p is not None:
             desc += f", p={c.p:.2g}"
         if c.note:
             desc += f"; {c.note}"
-        desc += f"; {len(cur_values)} vs {len(base_values)} {'samples' if m.sampled else 'runs'}"
-        worse = "slower" if m.unit == "s" else "worse"
+        if m.counted:  # counted once a side (the probe keeps a side's counts for its later rounds)
+            desc += f"; {len(cur_rounds[0])} vs {len(base_rounds[0])} batches, counted under Valgrind"
+        else:
+            desc += f"; {len(cur_values)} vs {len(base_values)} {'samples' if m.sampled else 'runs'}"
+        worse = "more instructions" if m.counted else "slower" if m.unit == "s" else "worse"
+        ratio = regression.fmt_ratio(c.ratio, 3) if m.counted else _fmt_ratio(c.ratio)
+        tol_text = regression.fmt_tolerance(tol) if m.counted else f"{tol:.0%}"
         status, level = Status.PASS, Level.HOLD
         if c.outcome == regression.REGRESSED:
             status = Status.FAIL
             level = Level.ROLLBACK if c.rollback else Level.HOLD
-            what = f"{_fmt_ratio(c.ratio)} {worse} vs {where} ({desc}; tolerance {tol:.0%}"
+            what = f"{ratio} {worse} vs {where} ({desc}; tolerance {tol_text}"
             what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
         elif uneven:
-            what = f"{_fmt_ratio(c.ratio)} vs {where} but {uneven}: within noise ({desc})"
+            what = f"{ratio} vs {where} but {uneven}: within noise ({desc})"
         elif c.outcome == regression.NOISE:
-            what = f"{_fmt_ratio(c.ratio)} vs {where} but not significant: within noise ({desc})"
+            what = f"{ratio} vs {where} but not significant: within noise ({desc})"
         elif c.outcome == regression.IMPROVED:
-            what = f"{_fmt_ratio(c.ratio)} vs {where}: faster than the base ({desc})"
+            what = (f"{ratio} vs {where}: fewer instructions than the base ({desc})" if m.counted
+                    else f"{ratio} vs {where}: faster than the base ({desc})")
         else:
-            what = f"{_fmt_ratio(c.ratio)} vs {where}, within tolerance {tol:.0%} ({desc})"
+            what = f"{ratio} vs {where}, within tolerance {tol_text} ({desc})"
         data: dict[str, Any] = {
             **extra,
             "current": _round(c.current),

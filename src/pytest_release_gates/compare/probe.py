@@ -158,6 +158,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if hasattr(config.option, dest):
             setattr(config.option, dest, value)
     config.option.basetemp = _spec["basetemp"]
+    from ..measure import instructions
+
+    # perf.measure(counter="instructions") counts here too (both sides alike), once per side: counts repeat.
+    config.stash[instructions.PROBE_CACHE_KEY] = {}
     divisor = max(1, int(_spec.get("divisor", 1)))
     max_time = getattr(config.option, "benchmark_max_time", None)
     if isinstance(max_time, (int, float)) and divisor > 1:

@@ -405,6 +405,9 @@ class Gate:
                 if key in m.limits:
                     checks.append(_check(key, subject, getattr(m.stats, key), m.limits[key], "perf.measure",
                                          measure=m.name, traced=m.traced))
+                elif key in wanted and m.counter != perf.TIME:  # instructions: a seconds limit means nothing
+                    checks.append(_check(key, subject, None, limits[key], sources[key],
+                                         "counted in instructions (counter='instructions'), not timed", m.name))
                 elif key in wanted:
                     checks.append(_check(key, subject, getattr(m.stats, key), limits[key], sources[key],
                                          measure=m.name, traced=m.traced))

@@ -15,7 +15,13 @@ tolerance: a warning that the baseline is stale. Recorded on another
 machine: failures only warn unless ``strict_machine``. ``perf.measure``
 samples carry the time of a calibration reference measured beside them; when
 the entry has one too, the baseline is scaled to the machine's speed now
-before anything is compared (``calibration.py``).
+before anything is compared (``calibration.py``). Instruction counts
+(``perf.measure(..., counter="instructions")``) compare against
+``counter_tolerance``, with no significance test when each side's batches
+counted exactly the same (else the rank test decides too, and the message
+says how much they varied); an entry counted in another environment (another
+Python build, Valgrind, or CPU as glibc sees it) only warns, saying what
+differs.
 
 Accepting (``--gate-update-baseline``): metrics of passing tests are
 recorded; a timing still within noise of its entry keeps the entry as it was
@@ -42,6 +48,7 @@ from packaging.version import InvalidVersion, Version
 from .. import baseline as baseline_mod
 from .. import calibration, metrics, tracing, units
 from ..config import Settings
+from ..measure import instructions
 from ..model import REGRESSION, GateResult, Level, Status, UsageError
 from ..session import GateContext, observe
 from ..significance import ALPHA, can_reach, mann_whitney
@@ -59,8 +66,11 @@ SAMPLE_CAP: Final = 40
 _EPS: Final = 2e-6
 #: Keys the plugin measures; every other key of an entry (debt, notes) is the user's and survives re-recording.
 MEASURED_KEYS: Final = frozenset(
-    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference", "traced"}
+    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference", "traced",
+     "count_env"}
 )
+#: Baseline ``meta`` key: the environments counted entries were counted in, by id (entry key ``count_env``).
+COUNT_ENVS: Final = "count_envs"
 _MAX_LINES: Final = 25
 
 
@@ -86,7 +96,7 @@ def validate_section(path: Path, section: dict[str, Any]) -> None:
             raise UsageError(f"{where}: 'samples' must be a list of numbers")
         if entry.get("direction", "lower") not in ("lower", "higher"):
             raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {short(entry['direction'])}")
-        for k in ("machine", "unit", "source", "traced"):
+        for k in ("machine", "unit", "source", "traced", "count_env"):
             if k in entry and not isinstance(entry[k], str):
                 raise UsageError(f"{where}: {k!r} must be a string, got {short(entry[k])}")
         if "reference" in entry:
@@ -162,8 +172,10 @@ def compare(
     tolerance: float,
     rollback_ratio: float,
     calibrated: calibration.Calibration | None = None,
+    counted: bool = False,
 ) -> Comparison:
-    """``values`` against ``entry``; ``calibrated``: the calibration measured with them."""
+    """``values`` against ``entry``; ``calibrated``: the calibration measured with them; ``counted``: instruction
+    counts per batch (no significance test when both sides repeat exactly)."""
     values = sorted(values)  # once: the median and the rank test both use it (re-sorting sorted data is cheap)
     current = _median_sorted(values)
     recorded = float(entry["median"])
@@ -178,6 +190,16 @@ def compare(
     ratio = worse_ratio(current, base, higher_is_better)
     p: float | None = None
     note = ""
+    if counted and len(values) > 1 and len(base_samples) > 1:
+        varies = max(instructions.spread(values), instructions.spread(base_samples))
+        if varies == 0:
+            sampled = False  # the same count every batch, on both sides: the ratio is exact
+            notes.append("counts repeat exactly: no significance test needed")
+        else:
+            notes.append(f"counts vary by up to {varies:.2%} between batches"
+                         + (" (does the function depend on time, randomness or state outside it?)"
+                            if varies > tolerance else "")
+                         + ", so the rank test decides too")
     if sampled:
         if len(values) < 2 or len(base_samples) < 2:
             note = (
@@ -218,6 +240,8 @@ def _median_sorted(values: Sequence[float]) -> float:
 def fmt_value(x: float, unit: str) -> str:
     if not math.isfinite(x):
         return str(x)
+    if unit == "instructions":  # per call: whole counts read best (1,511,210)
+        return f"{x:,.0f}"
     if unit == "s":
         scale, name = units.time_unit(x)
         return f"{x * scale:.3g} {name}"
@@ -227,8 +251,19 @@ def fmt_value(x: float, unit: str) -> str:
 fmt_ratio: Final = units.fmt_ratio
 
 
+def _ratio(r: float, unit: str) -> str:
+    """Counts are exact: their ratio gets three decimals (1.031x), timings two."""
+    return fmt_ratio(r, 3 if unit == "instructions" else 2)
+
+
+def fmt_tolerance(t: float) -> str:
+    return f"{t * 100:.3g}%"
+
+
 def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
-    if c.scaling is None:
+    if unit == "instructions":
+        bits = f"{fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)} per call"
+    elif c.scaling is None:
         bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
     else:  # the figures compared are the current median and the scaled baseline: say both, then how
         sc = c.scaling
@@ -245,6 +280,8 @@ def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
 
 
 def _worse_word(unit: str, higher_is_better: bool) -> str:
+    if unit == "instructions" and not higher_is_better:
+        return "more instructions"
     return "slower" if unit == "s" and not higher_is_better else "worse"
 
 
@@ -302,7 +339,18 @@ def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
         entry["reference"] = m.calibration.as_entry()
     if m.traced:
         entry["traced"] = m.traced
+    if m.counted:  # the same on any machine with the same environment: that, not the machine, is recorded
+        del entry["machine"]
+        if m.count_env:
+            entry["count_env"] = instructions.environment_id(m.count_env)
     return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
+
+
+def count_env_differences(baseline: Any, entry: Mapping[str, Any], m: metrics.Metric) -> list[str]:
+    """What differs between where a counted entry was counted and where ``m`` was (empty: comparable)."""
+    envs = baseline.meta.get(COUNT_ENVS)
+    recorded = envs.get(entry.get("count_env")) if isinstance(envs, dict) else None
+    return instructions.differences(recorded if isinstance(recorded, dict) else None, m.count_env or {})
 
 
 def thin(sorted_values: Sequence[float], cap: int) -> list[float]:
@@ -367,13 +415,17 @@ class Gate:
 
     def _tolerance(self, m: metrics.Metric) -> float:
         t = metric_tolerance(m)
-        return self.settings.regression_tolerance if t is None else t
+        if t is not None:
+            return t
+        return self.settings.counter_tolerance if m.counted else self.settings.regression_tolerance
 
     def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
         section = baseline.section(SECTION)
         passing, other = gather(context)
+        unmeasured = {u.key for u in metrics.collect_unmeasured(context)}
         fingerprint = baseline_mod.machine_fingerprint()
         here = baseline_mod.machine_id(fingerprint)
+        elsewhere: dict[str, list[str]] = {}  # counted entries counted in another environment: what differs
         added: list[str] = []
         changed: list[str] = []
         removed: list[str] = []
@@ -387,11 +439,16 @@ class Gate:
                 added.append(f"added {key}: {fmt_value(new['median'], m.unit)}")
                 continue
             c = compare(m.values, m.sampled, m.higher_is_better, old, self._tolerance(m),
-                        self.settings.rollback_ratio, m.calibration)
+                        self.settings.rollback_ratio, m.calibration, m.counted)
+            if m.counted:
+                differs = count_env_differences(baseline, old, m) if old.get("unit") == m.unit else []
+                if differs:
+                    elsewhere[key] = differs
             same_shape = (
                 old.get("direction", "lower") == new["direction"]
                 and bool(old.get("samples")) == bool(new.get("samples"))
-                and old.get("machine", here) == here
+                and (key not in elsewhere if m.counted else old.get("machine", here) == here)
+                and old.get("unit", "s") == new["unit"]
                 and (c.scaling is not None) == ("reference" in new)  # calibrate entries that could not be
                 and _traced(old) == m.traced
             )
@@ -401,17 +458,24 @@ class Gate:
             user = {k: v for k, v in old.items() if k not in MEASURED_KEYS}
             debt = baseline_mod.debt_of(old, where=key)
             why = {
-                REGRESSED: f"accepted {fmt_ratio(c.ratio)} {_worse_word(m.unit, m.higher_is_better)}",
-                IMPROVED: f"improved to {fmt_ratio(c.ratio)}",
+                REGRESSED: f"accepted {_ratio(c.ratio, m.unit)} {_worse_word(m.unit, m.higher_is_better)}",
+                IMPROVED: f"improved to {_ratio(c.ratio, m.unit)}",
             }.get(c.outcome, "re-recorded")
-            if old.get("machine", here) != here:
+            was_unit = str(old.get("unit", "s"))
+            if was_unit != m.unit:  # timed before, counted now (or back): the ratio means nothing
+                why = f"re-recorded in {m.unit} (was {was_unit})"
+            elif key in elsewhere:
+                why += f" (re-counted in this environment: {'; '.join(elsewhere[key])})"
+            elif not m.counted and old.get("machine", here) != here:
                 why += " (re-recorded on this machine)"
             elif _traced(old) != m.traced:
                 why += (f" (now measured under {tracing.describe(m.traced)})" if m.traced
                         else " (now measured without a tracer)")
             elif "reference" in new and "reference" not in old:
                 why += " (now calibrated for machine speed)"
-            if debt is not None and c.outcome == IMPROVED:
+            if was_unit != m.unit:
+                pass  # no ratio to judge debt by
+            elif debt is not None and c.outcome == IMPROVED:
                 user = {k: v for k, v in user.items() if k not in baseline_mod.DEBT_KEYS}
                 why += f"; accepted debt paid off ({debt.describe()}), removed"
             elif debt is not None:
@@ -420,12 +484,12 @@ class Gate:
                 why += " (to accept it for a while only, add reason, owner and expires to its entry)"
             section[key] = {**new, **user}
             changed.append(
-                f"changed {key}: {fmt_value(c.baseline, m.unit)} -> {fmt_value(new['median'], m.unit)}, " + why
+                f"changed {key}: {fmt_value(c.baseline, was_unit)} -> {fmt_value(new['median'], m.unit)}, " + why
             )
         measured_elsewhere = {m.nodeid for m in other.values()}
         if context.complete:
             for key in sorted(section):
-                if key in passing:
+                if key in passing or key in unmeasured:  # not measured here (no Valgrind): kept as recorded
                     continue
                 nodeid = key.rsplit("::", 1)[0]
                 rec = context.records.get(nodeid)
@@ -450,7 +514,7 @@ class Gate:
                     f"regression: kept {len(stale)} entries of tests not in this run ({why}); "
                     "a complete run without -k/-m/node ids prunes entries of deleted tests"
                 )
-        self._stamp(baseline, section, fingerprint, here)
+        self._stamp(baseline, section, fingerprint, here, passing)
         lines.append(
             f"regression baseline: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
             f"{kept} unchanged (within noise, kept as recorded)"
@@ -466,7 +530,8 @@ class Gate:
             )
         return lines
 
-    def _stamp(self, baseline: Any, section: Mapping[str, Any], fingerprint: dict[str, Any], here: str) -> None:
+    def _stamp(self, baseline: Any, section: Mapping[str, Any], fingerprint: dict[str, Any], here: str,
+               passing: Mapping[str, metrics.Metric]) -> None:
         meta = baseline.meta
         meta.update({k: v for k, v in baseline_mod.run_meta(self.settings.rootdir).items() if v is not None})
         known = meta.get("machines") if isinstance(meta.get("machines"), dict) else {}
@@ -478,6 +543,19 @@ class Gate:
             meta["machines"] = machines
         else:
             meta.pop("machines", None)
+        known_envs = dict(meta[COUNT_ENVS]) if isinstance(meta.get(COUNT_ENVS), dict) else {}
+        for key, m in passing.items():  # the environment of each entry this run counted, as it is now
+            entry = section.get(key)
+            if m.counted and m.count_env and isinstance(entry, dict):
+                eid = instructions.environment_id(m.count_env)
+                if entry.get("count_env") == eid:
+                    known_envs[eid] = dict(m.count_env)
+        used_envs = {e.get("count_env") for e in section.values() if isinstance(e, dict)}
+        envs = {eid: env for eid, env in known_envs.items() if eid in used_envs}
+        if envs:
+            meta[COUNT_ENVS] = envs
+        else:
+            meta.pop(COUNT_ENVS, None)
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
         baseline = context.baseline
@@ -493,7 +571,12 @@ class Gate:
         strict = self.settings.strict_machine
         results: list[GateResult] = []
         foreign: dict[str, int] = {}
+        elsewhere: dict[str, list[str]] = {}
         counts = {"compared": 0, "new": 0}
+        for u in metrics.collect_unmeasured(context):
+            if context.passed(u.nodeid):  # fail closed: asked for, not measured, never a silent pass
+                results.append(GateResult(REGRESSION, u.key, Status.FAIL, Level.HOLD, f"not measured: {u.why}",
+                                          metric=u.name, extra={"unit": u.unit, "source": "perf"}))
         for key in sorted(passing):
             m = passing[key]
             entry = section.get(key)
@@ -516,7 +599,10 @@ class Gate:
                 )
                 continue
             counts["compared"] += 1
-            results.append(self._check(key, m, entry, here, today, strict, foreign))
+            differs = count_env_differences(baseline, entry, m) if m.counted else []
+            if differs:
+                elsewhere[key] = differs
+            results.append(self._check(key, m, entry, here, today, strict, foreign, differs))
         for key in sorted(set(section) - set(passing)):
             debt_gate = self._debt_gate(key, section[key], None, today, unmeasured=True)
             if debt_gate is not None:
@@ -537,6 +623,13 @@ class Gate:
                     f"({names}; this one: {this}): their regressions only warn "
                     "(set strict_machine = true to fail on them)"
                 )
+        if elsewhere:
+            context.messages.append(
+                f"regression: {len(elsewhere)} instruction-count metrics compared against counts taken in another "
+                f"environment ({'; '.join(next(iter(elsewhere.values())))}): counts are exact only within one "
+                "interpreter build, Valgrind version and CPU, so they only warn. Re-record the baseline where the "
+                "gate runs (in CI: pytest --release-gate --gate-update-baseline in the same image, then commit it), "
+                "or count both sides in one job with --gate-compare-ref")
         results.extend(self._version_gates(context, baseline, counts))
         return results
 
@@ -549,6 +642,7 @@ class Gate:
         today: dt.date,
         strict: bool,
         foreign: dict[str, int],
+        elsewhere: Sequence[str] = (),
     ) -> GateResult:
         tol = self._tolerance(m)
         hib = m.higher_is_better
@@ -562,18 +656,24 @@ class Gate:
                 "record it again with --gate-update-baseline",
                 metric=m.name,
             )
-        c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio, m.calibration)
+        if entry.get("unit", "s") != m.unit and "instructions" in (m.unit, entry.get("unit")):
+            return GateResult(REGRESSION, key, Status.WARN, Level.HOLD,
+                              f"measured in {m.unit} now, but the baseline holds {entry.get('unit', 's')}: "
+                              "record it again with --gate-update-baseline", metric=m.name)
+        c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio, m.calibration, m.counted)
         desc = _describe(c, m.unit, hib)
+        tol_text = fmt_tolerance(tol) if m.counted else f"{tol:.0%}"
+        ratio = _ratio(c.ratio, m.unit)
         status, level = Status.PASS, Level.HOLD
         mid = entry.get("machine")
-        elsewhere = isinstance(mid, str) and mid != here and _noisy(m)  # a size or a count is the same anywhere
-        if elsewhere:
+        other_machine = isinstance(mid, str) and mid != here and _noisy(m)  # a size or a count is the same anywhere
+        if other_machine:
             foreign[str(mid)] = foreign.get(str(mid), 0) + 1
         if c.outcome == REGRESSED:
             status = Status.FAIL
             level = Level.ROLLBACK if c.rollback else Level.HOLD
-            what = f"{fmt_ratio(c.ratio)} {_worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol:.0%}"
-            if elsewhere and not strict:  # the machine first: it is why a big number sits beside a deploy
+            what = f"{ratio} {_worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol_text}"
+            if other_machine and not strict:  # the machine first: it is why a big number sits beside a deploy
                 status = Status.WARN
                 rollback = f"; on the same machine this would roll back at {self.settings.rollback_ratio:g}x" \
                     if c.rollback else ""
@@ -582,15 +682,19 @@ class Gate:
             else:
                 what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
         elif c.outcome == NOISE:
-            what = f"{fmt_ratio(c.ratio)} but not significant (needs p < {ALPHA:g}): within noise ({desc})"  # p in desc
+            what = f"{ratio} but not significant (needs p < {ALPHA:g}): within noise ({desc})"  # p in desc
         elif c.outcome == IMPROVED:
             status = Status.WARN
             what = (
-                f"{fmt_ratio(c.ratio)}: better than baseline beyond tolerance ({desc}): "
+                f"{ratio}: better than baseline beyond tolerance ({desc}): "
                 "stale baseline: consider --gate-update-baseline"
             )
         else:
-            what = f"{fmt_ratio(c.ratio)} of baseline, within tolerance {tol:.0%} ({desc})"
+            what = f"{ratio} of baseline, within tolerance {tol_text} ({desc})"
+        if elsewhere:  # never a failure, never silent
+            status = Status.WARN
+            what += (f"; counted in another environment than the baseline ({'; '.join(elsewhere)}): warning only, "
+                     "re-record the baseline where the gate runs, or use --gate-compare-ref")
         traced = tracer_note(m.traced, _traced(entry))
         if traced:  # the tracer's overhead is in one side only: the ratio is not the code's
             status = Status.WARN
@@ -610,6 +714,10 @@ class Gate:
         }
         if c.p is not None:
             extra["p_value"] = baseline_mod.round_float(c.p)
+        if m.counted:
+            extra["counter"] = "instructions"
+            if elsewhere:
+                extra["counted_elsewhere"] = list(elsewhere)
         if c.scaling is not None:
             extra["speed_factor"] = baseline_mod.round_float(c.scaling.speed)
             extra["baseline_scaled"] = baseline_mod.round_float(c.scaling.factor)

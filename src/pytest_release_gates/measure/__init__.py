@@ -1,0 +1,5 @@
+"""Measuring: what a test's code costs. Imports point down only (no gate or report module here).
+
+``instructions``: instruction counts of a call, in a separate process under Valgrind
+(``perf.measure(..., counter="instructions")``).
+"""
