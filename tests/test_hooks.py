@@ -110,7 +110,7 @@ def test_crashing_policy_holds_without_traceback(pytester: pytest.Pytester, run_
     r = run_gate()
     assert r.ret == 1
     assert r.level == "hold" and r.verdict["complete"] is True
-    assert "verdict policy (pytest_release_gates_verdict) crashed: RuntimeError: policy bug" in r.verdict["reasons"][-1]
+    assert "verdict-policy (pytest_release_gates_verdict) crashed: RuntimeError: policy bug" in r.verdict["reasons"][-1]
     assert "INTERNALERROR" not in r.stdout and "Traceback" not in r.stdout
 
 

@@ -54,7 +54,7 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
             produced = impl.function(*(dict(context=context)[a] for a in impl.argnames))
             gates.extend(_checked(produced, name))
         except Exception as exc:  # a crashing gate must not lose the run
-            gates.append(_crash(f"gate plugin {name}", exc, subject=f"gate:{name}"))
+            gates.append(_crash("", exc, subject=f"gate:{name}"))  # reads "gate:NAME crashed: ..."
     gates = [_apply_levels(g, settings.levels) for g in gates]
     decision = _decide(config, gates, context)
     doc = verdict_file.build(config, state, context, gates, decision, complete=True)
@@ -75,7 +75,7 @@ def _load_baseline(config: pytest.Config, path: Path, gates: list[GateResult]) -
             pairs: Any = impl.function()
             declared.update((str(k), v) for k, v in pairs or ())
         except Exception as exc:  # a broken declaration must not let the run pass
-            gates.append(_crash(f"baseline sections of {name}", exc, subject="baseline"))
+            gates.append(_crash(f"sections declared by {name}", exc, subject="baseline"))
     validators = {**declared, **dict(BASELINE_SECTIONS)}  # a plugin cannot relax a built-in section
     try:
         baseline = baseline_mod.load(path, validators=validators)
@@ -107,7 +107,7 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
             produced: Any = impl.function(*(kwargs[a] for a in impl.argnames))
             lines.extend(str(line) for line in produced or ())
         except Exception as exc:  # a half-recorded baseline is never saved
-            return [_crash(f"baseline update of {name}", exc, subject="baseline")]
+            return [_crash(f"update by {name}", exc, subject="baseline")]
     try:
         written = baseline.save(machine_dir=context.rootdir / baseline_mod.MACHINE_DIR)
     except UsageError as exc:  # nothing was written: say so, never "updated"
@@ -121,7 +121,8 @@ def _crash(what: str, exc: BaseException, *, subject: str) -> GateResult:
     """A failing ``run`` gate for code of ours or a plugin's that raised: one line, with where."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
-    return GateResult(RUN, subject, Status.FAIL, Level.HOLD, f"{what} crashed: {type(exc).__name__}: {exc}{where}")
+    what = f"{what} crashed" if what else "crashed"  # the subject names the gate: no "gate:x gate x crashed"
+    return GateResult(RUN, subject, Status.FAIL, Level.HOLD, f"{what}: {type(exc).__name__}: {exc}{where}")
 
 
 def _checked(produced: Any, plugin: str) -> list[GateResult]:
@@ -158,7 +159,7 @@ def _decide(config: pytest.Config, gates: list[GateResult], context: GateContext
         if decision is not None and not isinstance(decision, Decision):
             raise TypeError(f"returned {type(decision).__name__}, not a Decision")
     except Exception as exc:  # a broken policy decides nothing: hold, with the built-in reasons
-        crash = _crash("verdict policy (pytest_release_gates_verdict)", exc, subject="verdict-policy")
+        crash = _crash("(pytest_release_gates_verdict)", exc, subject="verdict-policy")
         gates.append(crash)
         return Decision(max(default.level, Level.HOLD), (*default.reasons, crash.reason))
     if decision is None:

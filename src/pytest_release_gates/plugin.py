@@ -276,6 +276,7 @@ class ReleaseGate:
         context = state.extra.get("context")
         messages = list(context.messages) if context is not None else []
         messages += state.extra.get("warnings", [])
-        for text, markup in terminal.lines_for(doc, verbosity=self.config.get_verbosity(), messages=messages):
+        verbosity = int(self.config.getoption("verbose", 0))  # config.get_verbosity() needs pytest 8
+        for text, markup in terminal.lines_for(doc, verbosity=verbosity, messages=messages):
             tr.write_line(redact.text(text), **markup)  # the messages did not pass through the verdict
         tr.write_line(f"  verdict written to {state.settings.verdict_path}")

@@ -42,3 +42,8 @@ def fmt_ratio(r: float, digits: int = 2) -> str:
     if r < 0.01:  # 0 included: a peak of 0.0 MB against its budget
         return "<0.01x"
     return f"{r:.{digits}f}x"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``: a count with its noun."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

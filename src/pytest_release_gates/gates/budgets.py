@@ -435,7 +435,7 @@ class Gate:
         for obs in context.observations(KIND):
             latest[obs.nodeid] = obs.data  # a rerun replaces the earlier attempt
         timed_out = {o.nodeid for o in context.observations("timeout")}
-        verbose = context.config.get_verbosity() > 0
+        verbose = int(context.config.getoption("verbose", 0)) > 0
         passed: list[tuple[float, str, Mapping[str, Any], Mapping[str, Any]]] = []
         for nodeid, data in latest.items():
             if not data.get("checked"):

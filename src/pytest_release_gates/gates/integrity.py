@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from .. import units
 from ..config import IntegritySettings, Settings
 from ..model import INTEGRITY, GateResult, Level, Status, UsageError
 from ..session import GateContext
@@ -143,13 +144,13 @@ class Gate:
             return [f"integrity: patterns {list(integ.patterns)} select no file: {manifest} not written"]
         accepted = mf.diff_manifests(previous, out.manifest) if previous is not None else []
         if previous is not None and not accepted and old is None:
-            return [f"integrity: manifest {manifest} unchanged ({len(out.manifest.files)} files)"]
+            return [f"integrity: manifest {manifest} unchanged ({units.plural(len(out.manifest.files), 'file')})"]
         try:
             mf.write(manifest, out.manifest)
         except UsageError as exc:
             return [f"integrity: could not write the manifest: {exc}"]
         if previous is None:
-            lines = [f"integrity: created manifest {manifest} ({len(out.manifest.files)} files)"]
+            lines = [f"integrity: created manifest {manifest} ({units.plural(len(out.manifest.files), 'file')})"]
         elif old is not None:
             lines = [f"integrity: wrote manifest {manifest} in place of the old default {old}, which is no "
                      f"longer read: commit {manifest.name}"]
@@ -226,8 +227,9 @@ class Gate:
         for path, why in out.listing.skipped:
             yield GateResult(INTEGRITY, path, Status.WARN, Level.HOLD, why, extra={"change": "skipped"})
         if not out.differences:
+            verb = "matches" if out.checked == 1 else "match"
             yield GateResult(INTEGRITY, subject, Status.PASS, Level.HOLD,
-                             f"{out.checked} files match the manifest", value=float(out.checked))
+                             f"{units.plural(out.checked, 'file')} {verb} the manifest", value=float(out.checked))
 
     def _findings(self, context: GateContext, integ: IntegritySettings, manifest: Path | None
                   ) -> Iterator[GateResult]:

@@ -53,7 +53,7 @@ class Reports:
         messages = context.messages
         run = history.for_run(context)
         entry = self._history(verdict, context)
-        if self.config.get_verbosity() > 0:
+        if int(self.config.getoption("verbose", 0)) > 0:
             messages.extend(_sparklines(run.recent(trend.SPARK_RUNS, entry)))
         opt = self.config.getoption
         steps: list[tuple[str, Callable[[], str | None]]] = []
