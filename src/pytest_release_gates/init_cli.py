@@ -50,9 +50,9 @@ _INTEGRITY: Final = """# Files that must not change unnoticed; `release-gate int
 """
 
 NEXT: Final = (
-    "pytest --release-gate --gate-update-baseline   # run the suite and record the first baseline",
-    "release-gate status                            # the verdict and its reasons (exit 0 for deploy)",
-    "git add {config} .gitignore release-gates.baseline.json   # commit them beside the code",
+    "pytest --release-gate --gate-update-baseline   # record the first baseline",
+    "release-gate status                            # the verdict; exit 0 for deploy",
+    "git add {config} .gitignore release-gates.baseline.json",
 )
 
 
