@@ -17,7 +17,7 @@ FROM_PYTEST = ("[XPASS(strict)]",)
 
 
 def _haystack() -> str:
-    """The plugin's code and its golden messages (whole lines, as printed), string-literal seams and backticks removed."""
+    """The plugin's code and its golden messages (lines as printed), without string-literal seams or backticks."""
     files = [*ROOT.glob("src/pytest_release_gates/**/*.py"), *ROOT.glob("tests/golden/messages/*.txt")]
     text = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in files)
     return re.sub(r'"\s*f?"', "", text).replace("`", "")
