@@ -60,8 +60,8 @@ MEANINGS: dict[str, tuple[str, str]] = {
     "integrity.excludes": ("list of globs", "files left out of `patterns`"),
     "integrity.manifest": ("str or `false`", "the manifest, relative to the rootdir and committed; `false`: "
                            "content rules only"),
-    "integrity.rules": ("list of rule names", "content rules: `duplicate-lines`, `hardcoded-paths`, `secrets`, "
-                        "`conflict-markers`"),
+    "integrity.rules": ("list of rule names", "rules for the selected files: `duplicate-lines`, `hardcoded-paths`, "
+                        "`secrets`, `conflict-markers`, `permissions`, `gitignored`"),
     "integrity.must_be_ignored": ("list of globs or paths", "what the `gitignored` rule requires git to ignore"),
     "compare": ("table", "same-job A/B comparison against a git revision ([A/B compare](../gates/compare.md))"),
     "compare.ref": ("str", "the git revision to compare with (`--gate-compare-ref` overrides)"),
