@@ -197,12 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_subcommands() -> None:
     if SUBCOMMANDS:
         return
-    from . import baseline_cli, history_cli
+    from . import baseline_cli, history_cli, init_cli
     from .integrity import cli as integrity_cli
 
     SUBCOMMANDS.append(integrity_cli.SUBCOMMAND)
     SUBCOMMANDS.append(baseline_cli.SUBCOMMAND)
     SUBCOMMANDS.append(history_cli.SUBCOMMAND)
+    SUBCOMMANDS.append(init_cli.SUBCOMMAND)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
