@@ -77,6 +77,13 @@ _CUT_KEY: Final = re.compile(
     r"|github_pat_[A-Za-z0-9_]{4,21}|AIza[0-9A-Za-z_-]{4,34}|sk_live_[0-9A-Za-z]{4,23}|glpat-[0-9A-Za-z_-]{4,19})"
     r"(?:\.\.\.|…)?\Z"
 )
+#: An access key pytest's ``saferepr`` cut in the middle (``'ghp_A1b2C3d4...2M3n4O5p6Q7r8'``): both
+#: halves go, since together they are most of the key.
+_MIDDLE_CUT_KEY: Final = re.compile(
+    r"(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{0,15}|gh[pousr]_[A-Za-z0-9]{0,35}"
+    r"|github_pat_[A-Za-z0-9_]{0,21}|AIza[0-9A-Za-z_-]{0,34}|sk_live_[0-9A-Za-z]{0,23}|glpat-[0-9A-Za-z_-]{0,19}"
+    r"|xox[abposr]-[0-9A-Za-z-]{0,})(?:\.\.\.|…)[A-Za-z0-9_-]*"
+)
 WORDY: Final = re.compile(r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$")
 ENTROPY_MIN: Final = 3.5
 #: Lowercase substrings one of which every detector's match contains: ``in`` tests on the lowered
@@ -150,6 +157,8 @@ def text(s: str) -> str:
     if any(h in s for h in CLOUD_HINTS):
         s = CLOUD_KEY.sub(lambda m: mask(m.group(0)), s)
         s = _CUT_KEY.sub(lambda m: mask(m.group(0)), s)
+        if "..." in s or "…" in s:
+            s = _MIDDLE_CUT_KEY.sub(lambda m: mask(m.group(0)), s)
     return _mask_assigned(s)
 
 

@@ -194,7 +194,13 @@ class GateSession:
 
 
 def _one_line(report: pytest.TestReport) -> str:
-    """The gist of a failure: its last ``E`` line, else its last line."""
+    """The gist of a failure: the first line of pytest's crash message (``KeyError: 'currency'``,
+    ``assert 1 == 2``), else its last ``E`` line, else its last line. The last ``E`` line of an
+    assertion is its deepest ``+ where`` detail, which says nothing on its own."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message.strip():
+        return _clip(message.strip().splitlines()[0].strip())
     text = report.longreprtext.strip() if report.longrepr else ""
     for line in reversed(text.splitlines()):
         line = line.strip()
