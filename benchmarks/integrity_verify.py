@@ -31,9 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_release_gates.integrity import manifest as mf
-from pytest_release_gates.integrity import rules
-from pytest_release_gates.integrity.hashing import StatCache, default_jobs
+from pytest_release_gates.gates.integrity import manifest as mf
+from pytest_release_gates.gates.integrity import rules
+from pytest_release_gates.gates.integrity.hashing import StatCache, default_jobs
 
 TEXT_LINES = [
     "def handler_{n}(request, *, timeout=30):",

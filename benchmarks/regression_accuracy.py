@@ -84,8 +84,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from pytest_release_gates import baseline as baseline_mod  # noqa: E402
 from pytest_release_gates.calibration import Calibration  # noqa: E402
-from pytest_release_gates.gates import BASELINE_SECTIONS  # noqa: E402
-from pytest_release_gates.gates.regression import REGRESSED, compare, make_entry  # noqa: E402
+from pytest_release_gates.gates import BUILTIN  # noqa: E402
+from pytest_release_gates.gates.regression.gate import REGRESSED, compare, make_entry  # noqa: E402
 from pytest_release_gates.metrics import Metric  # noqa: E402
 from pytest_release_gates.significance import ALPHA  # noqa: E402
 
@@ -291,7 +291,7 @@ def load_and_compare_1000(rounds: int = 100) -> tuple[float, int]:
         times = []
         for _ in range(7):
             t0 = time.perf_counter()
-            loaded = baseline_mod.load(path, validators=BASELINE_SECTIONS)
+            loaded = baseline_mod.load(path, validators=BUILTIN.sections())
             section = loaded.get("regression")
             flagged = 0
             for key, samples in current.items():

@@ -101,7 +101,7 @@ def part1(n_tests: int, repeats: int) -> dict[str, float]:
 def per_test_hooks(n_tests: int) -> float:
     """The adapters' own per-report hooks (flaky rerun counting, annotation locations), 3 reports a test."""
     from pytest_release_gates.config import Settings
-    from pytest_release_gates.gates.flaky import Gate
+    from pytest_release_gates.gates.flaky.gate import Gate
     from pytest_release_gates.report.adapters import Reports
 
     class Report:

@@ -12,10 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_release_gates import baseline as bl
-from pytest_release_gates.gates import BASELINE_SECTIONS
-from pytest_release_gates.gates.regression import make_entry
+from pytest_release_gates.gates import BUILTIN
+from pytest_release_gates.gates.regression.gate import make_entry
 from pytest_release_gates.metrics import Metric
 from pytest_release_gates.model import UsageError
+
+BASELINE_SECTIONS = BUILTIN.sections()
 
 scalars = (
     st.none()

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from pytest_release_gates.compare import git as cgit
-from pytest_release_gates.compare import runner
-from pytest_release_gates.compare.gate import code_paths, layout
 from pytest_release_gates.config import CompareSettings, Settings
+from pytest_release_gates.gates.ab import git as cgit
+from pytest_release_gates.gates.ab import runner
+from pytest_release_gates.gates.ab.gate import code_paths, layout
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false",
        "-c", "init.defaultBranch=main"]
@@ -395,7 +395,7 @@ def _side(*rounds: list[float]) -> runner.SideResult:
     ],
 )
 def test_ab_regression_must_show_in_every_round(current: list[list[float]], status: str, needle: str) -> None:
-    from pytest_release_gates.compare.gate import Gate
+    from pytest_release_gates.gates.ab.gate import Gate
     from pytest_release_gates.metrics import Metric
 
     base = _side([1.0] * 10 + [1.01] * 10, [1.0] * 10 + [1.01] * 10, [1.0] * 10 + [1.01] * 10)

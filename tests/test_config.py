@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_release_gates import config
+from pytest_release_gates.gates import BUILTIN
 from pytest_release_gates.model import UsageError
 
 
@@ -159,7 +160,7 @@ _good_values = {
 @settings(max_examples=200, deadline=None)
 @given(st.fixed_dictionaries({}, optional=_good_values))
 def test_any_well_typed_config_loads(raw: dict[str, object]) -> None:
-    values = config.parse(raw)
+    values = config.parse(raw, registry=BUILTIN)
     s = config.Settings(rootdir=Path("."), **values)
     for key, value in raw.items():
         got = getattr(s, key)
@@ -174,10 +175,10 @@ _wrong = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(config.SCHEMA)), _wrong)
+@given(st.sampled_from(sorted(config.schema(BUILTIN))), _wrong)
 def test_any_wrongly_typed_value_is_a_usage_error(key: str, value: object) -> None:
     try:
-        config.parse({key: value}, where="cfg:")
+        config.parse({key: value}, registry=BUILTIN, where="cfg:")
     except UsageError as exc:
         assert str(exc).startswith(f"cfg: {key}")
         assert "\n" not in str(exc)

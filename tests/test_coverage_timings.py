@@ -409,7 +409,7 @@ def test_names_and_notes() -> None:
     assert tracing.describe("cProfile, coverage") == "cProfile, coverage (--cov)"
     assert tracing.join(None, "coverage", "cProfile, coverage") == "cProfile, coverage"
     assert tracing.join(None, None) is None
-    from pytest_release_gates.gates.regression import tracer_note
+    from pytest_release_gates.gates.regression.gate import tracer_note
 
     assert tracer_note(None, None) == "" and tracer_note("coverage", "coverage") == ""
     assert tracer_note("coverage", None) == "measured under coverage (--cov), the baseline without"

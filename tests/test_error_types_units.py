@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_release_gates.config import AcceptedType
-from pytest_release_gates.error_capture import (
+from pytest_release_gates.gates.error_types.capture import (
     Expected,
     MarkerError,
     Project,

@@ -229,7 +229,7 @@ def area_tests_and_run(p: Project, m: Messages) -> None:
     m.gate_section(p.run().stdout.str())
     # Paths hard to reach in a run: an internal error, a crashed xdist worker, status 1 without a failure.
     from pytest_release_gates.config import Settings
-    from pytest_release_gates.gates import run as run_gate
+    from pytest_release_gates.gates.run import gate as run_gate
     from pytest_release_gates.model import TestCounts
 
     for status, crashed in ((3, []), (1, ["gw1"])):
@@ -403,7 +403,7 @@ def area_regression(p: Project, m: Messages) -> None:
     # Sampled timings, another machine and calibration: decided on numbers a run cannot promise.
     from pytest_release_gates import calibration
     from pytest_release_gates.config import Settings
-    from pytest_release_gates.gates.regression import Gate, make_entry
+    from pytest_release_gates.gates.regression.gate import Gate, make_entry
     from pytest_release_gates.metrics import Metric
 
     gate = Gate(Settings())
@@ -437,9 +437,9 @@ def area_regression(p: Project, m: Messages) -> None:
 
 def area_compare(p: Project, m: Messages) -> None:
     """The same-job A/B (``--gate-compare-ref``): its decisions on given rounds (a real A/B is test_compare's)."""
-    from pytest_release_gates.compare import gate as ab
-    from pytest_release_gates.compare import git, runner
     from pytest_release_gates.config import Settings
+    from pytest_release_gates.gates.ab import gate as ab
+    from pytest_release_gates.gates.ab import git, runner
     from pytest_release_gates.metrics import Metric
 
     g = ab.Gate(Settings())

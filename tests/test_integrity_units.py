@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_release_gates.integrity import manifest as mf
-from pytest_release_gates.integrity import rules
-from pytest_release_gates.integrity.hashing import StatCache
-from pytest_release_gates.integrity.patterns import PatternSet, walk
+from pytest_release_gates.gates.integrity import manifest as mf
+from pytest_release_gates.gates.integrity import rules
+from pytest_release_gates.gates.integrity.hashing import StatCache
+from pytest_release_gates.gates.integrity.patterns import PatternSet, walk
 from pytest_release_gates.model import UsageError
 
 TREE = [
@@ -123,7 +123,7 @@ def test_mode_changes_reported_only_when_widening(tmp_path: Path) -> None:
 
 
 def test_file_changing_while_hashed_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_release_gates.integrity import hashing
+    from pytest_release_gates.gates.integrity import hashing
 
     big = tmp_path / "big.bin"
     big.write_bytes(b"a" * (3 << 20))
@@ -143,7 +143,7 @@ def test_file_changing_while_hashed_is_detected(tmp_path: Path, monkeypatch: pyt
 
 
 def test_unreadable_file_is_a_difference_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_release_gates.integrity import hashing
+    from pytest_release_gates.gates.integrity import hashing
 
     (tmp_path / "a.txt").write_text("x")
     (tmp_path / "b.txt").write_text("y")
@@ -365,7 +365,7 @@ def test_finding_keys_do_not_change_when_lines_are_inserted_above(prefix: list[s
 def test_anchored_patterns_skip_folders_they_cannot_reach(tree: Path, monkeypatch: pytest.MonkeyPatch,
                                                           patterns: list[str], expected: list[str],
                                                           not_entered: set[str]) -> None:
-    from pytest_release_gates.integrity import patterns as patterns_mod
+    from pytest_release_gates.gates.integrity import patterns as patterns_mod
 
     entered: list[str] = []
     real = os.scandir

@@ -20,7 +20,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pytest_release_gates import redact
-from pytest_release_gates.integrity import rules
+from pytest_release_gates.gates.integrity import rules
 
 RunGate = Callable[..., GateRun]
 

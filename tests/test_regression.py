@@ -435,7 +435,7 @@ def test_pytest_benchmark_samples_are_tracked(
 
 
 def test_metrics_decided_by_the_ab_comparison_are_skipped_by_key() -> None:
-    compare = pytest.importorskip("pytest_release_gates.compare")
-    from pytest_release_gates.gates import regression
+    compare = pytest.importorskip("pytest_release_gates.gates.ab")
+    from pytest_release_gates.gates.regression import gate as regression
 
     assert compare.DECIDED_KEY == regression.COMPARE_DECIDED_KEY

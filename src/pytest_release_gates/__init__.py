@@ -13,7 +13,6 @@ from .model import (
     BUDGET,
     COVERAGE,
     INTEGRITY,
-    KINDS,
     NEW_ERROR_TYPE,
     REGRESSION,
     RUN,
@@ -26,6 +25,7 @@ from .model import (
     TestCounts,
     UsageError,
 )
+from .spec import ConfigKey, GateSpec, MarkerSpec, Registry
 from .verdict import reduce
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from . import session
 
         return getattr(session, name)
+    if name == "KINDS":  # every built-in kind, in display order (read from the gate specs)
+        from .gates import BUILTIN
+
+        return BUILTIN.kinds
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -54,11 +58,15 @@ __all__ = [
     "RUN",
     "TESTS",
     "TIMEOUT",
+    "ConfigKey",
     "Decision",
     "GateContext",
     "GateResult",
+    "GateSpec",
     "Level",
+    "MarkerSpec",
     "Observation",
+    "Registry",
     "Status",
     "TestCounts",
     "UsageError",

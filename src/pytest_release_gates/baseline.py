@@ -258,7 +258,7 @@ def merge(base: Mapping[str, Any], mine: Mapping[str, Any], now: Mapping[str, An
 def load(path: Path, *, validators: Validators) -> Baseline:
     """Load the baseline at ``path``; a missing file is an empty baseline.
 
-    ``validators`` check their sections (``gates.BASELINE_SECTIONS`` for the
+    ``validators`` check their sections (``Registry.validators()`` for the
     built-in gate kinds). Anything unreadable (corrupt, empty, a directory, a
     newer schema, an entry of the wrong shape) raises ``UsageError`` naming
     the file (and the section and entry), and the file is left untouched.

@@ -7,20 +7,21 @@ apply configured levels, decide, and write the verdict file atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import baseline as baseline_mod
-from . import selection
+from . import selection, verdict_file
 from .config import Settings
-from .model import RUN, Decision, GateResult, Level, Status, UsageError
-from .report import verdict_file
+from .model import RUN, TESTS, Decision, GateResult, Level, Status, UsageError
 from .session import GateContext, GateSession
-
-_UNLEVELLED_KINDS = {RUN}
+from .spec import Registry
+from .verdict import reduce
 
 
 def partial_reason(config: pytest.Config, settings: Settings) -> str | None:
@@ -41,7 +42,8 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
     project_problem = verdict_file.ensure_facts(state)
     if project_problem:
         gates.append(GateResult(RUN, "project-version", Status.WARN, Level.HOLD, project_problem))
-    baseline = _load_baseline(config, settings.baseline_path, gates)
+    registry = state.registry
+    baseline = _load_baseline(config, settings.baseline_path, gates, registry)
     context = GateContext(config, state, exitstatus, partial_reason(config, settings), baseline)
 
     if settings.update_baseline:
@@ -55,19 +57,20 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
             gates.extend(_checked(produced, name))
         except Exception as exc:  # a crashing gate must not lose the run
             gates.append(_crash("", exc, subject=f"gate:{name}"))  # reads "gate:NAME crashed: ..."
-    gates = [_apply_levels(g, settings.levels) for g in gates]
-    decision = _decide(config, gates, context)
+    levelled = set(registry.levelled_kinds) - {TESTS}  # tests: levels apply per severity (gates/tests)
+    gates = [_apply_levels(g, settings.levels, levelled) for g in gates]
+    decision = _decide(config, gates, context, registry.reason_ranks())
     doc = verdict_file.build(config, state, context, gates, decision, complete=True)
     verdict_file.write(settings.verdict_path, doc)
     state.extra["context"] = context
     return doc
 
 
-def _load_baseline(config: pytest.Config, path: Path, gates: list[GateResult]) -> baseline_mod.Baseline | None:
+def _load_baseline(
+    config: pytest.Config, path: Path, gates: list[GateResult], registry: Registry
+) -> baseline_mod.Baseline | None:
     """The baseline, each section checked by the gate kind that keeps it (built-in or a plugin's);
     None when it cannot be read, with a failing ``run`` gate saying how to fix the file."""
-    from .gates import BASELINE_SECTIONS
-
     declared: dict[str, baseline_mod.Validator] = {}
     for impl in reversed(config.hook.pytest_release_gates_baseline_sections.get_hookimpls()):
         name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
@@ -76,7 +79,7 @@ def _load_baseline(config: pytest.Config, path: Path, gates: list[GateResult]) -
             declared.update((str(k), v) for k, v in pairs or ())
         except Exception as exc:  # a broken declaration must not let the run pass
             gates.append(_crash(f"sections declared by {name}", exc, subject="baseline"))
-    validators = {**declared, **dict(BASELINE_SECTIONS)}  # a plugin cannot relax a built-in section
+    validators = {**declared, **registry.validators()}  # a hook cannot relax a spec's section
     try:
         baseline = baseline_mod.load(path, validators=validators)
     except UsageError as exc:
@@ -135,8 +138,8 @@ def _checked(produced: Any, plugin: str) -> list[GateResult]:
     return out
 
 
-def _apply_levels(gate: GateResult, levels: dict[str, str] | Any) -> GateResult:
-    name = levels.get(gate.kind) if gate.kind not in _UNLEVELLED_KINDS and gate.kind != "tests" else None
+def _apply_levels(gate: GateResult, levels: Mapping[str, str], levelled: set[str]) -> GateResult:
+    name = levels.get(gate.kind) if gate.kind in levelled else None
     if name is None or gate.status is not Status.FAIL:
         return gate
     if name == "warn":
@@ -145,15 +148,13 @@ def _apply_levels(gate: GateResult, levels: dict[str, str] | Any) -> GateResult:
 
 
 def _replace(gate: GateResult, **changes: Any) -> GateResult:
-    import dataclasses
-
     return dataclasses.replace(gate, **changes)
 
 
-def _decide(config: pytest.Config, gates: list[GateResult], context: GateContext) -> Decision:
-    from .verdict import reduce
-
-    default = reduce(gates)
+def _decide(
+    config: pytest.Config, gates: list[GateResult], context: GateContext, ranks: Mapping[str, int]
+) -> Decision:
+    default = reduce(gates, ranks)
     try:
         decision = config.hook.pytest_release_gates_verdict(gates=gates, context=context)
         if decision is not None and not isinstance(decision, Decision):

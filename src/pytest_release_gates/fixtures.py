@@ -30,6 +30,6 @@ def gate_metric(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def integrity(request: pytest.FixtureRequest) -> Any:
     """``with integrity.watch(root, patterns=["*.py"], rules=[...]) as changes:``: what the block changed."""
-    from .integrity.fixture import IntegrityWatcher
+    from .gates.integrity.fixture import IntegrityWatcher
 
     return IntegrityWatcher(request.node)

@@ -16,8 +16,21 @@ import pytest
 if TYPE_CHECKING:
     from .model import Decision, GateResult
     from .session import GateContext
+    from .spec import GateSpec
 
 hookspec = pytest.hookspec
+
+
+@hookspec
+def pytest_release_gates_specs() -> GateSpec | Iterable[GateSpec] | None:
+    """Declare this plugin's gate kinds: one ``GateSpec`` (or several) each.
+
+    Called once at ``pytest_configure`` (and by the ``release-gate`` command, for the
+    plugins installed with a ``pytest11`` entry point). A spec adds its config keys or
+    its own ``[tool.release_gates.<kind>]`` table, markers, baseline section with its
+    validator, and where its kind sorts; ``factory(settings)`` returns the plugin
+    object registered under ``--release-gate``. A spec cannot replace a built-in one.
+    """
 
 
 @hookspec

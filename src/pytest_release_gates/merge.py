@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import verdict_file
 from .model import COUNT_FIELDS, GateResult, Level, UsageError
-from .report import verdict_file
 
 
 def check(docs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> None:

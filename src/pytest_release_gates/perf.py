@@ -340,11 +340,11 @@ def _span(item: pytest.Item) -> float:
         return 0.0
     if item.get_closest_marker("regression") is not None:
         return 0.0
-    from .gates.budgets import resolve  # under --release-gate only; resolved at setup, cached
+    from .gates.budgets.gate import resolve  # under --release-gate only; resolved at setup, cached
 
     if "seconds" in resolve(item, settings).limits:
         return 0.0
-    from .gates.timeouts import item_timeout
+    from .gates.timeouts.gate import item_timeout
 
     limit = item_timeout(item)  # pytest-timeout's limit: stay well inside it
     return settings.perf_spread_seconds if limit is None else min(settings.perf_spread_seconds, limit / 10)

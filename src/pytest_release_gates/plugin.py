@@ -5,29 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
 from . import config as config_mod
-from . import evaluate, hookspecs, redact, selection, usage_hold
+from . import evaluate, gates, hookspecs, redact, selection, usage_hold
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
+from .gates import BUILTIN
 from .model import UsageError
 from .report import markdown, terminal
 from .session import SESSION_KEY, WORKEROUTPUT_KEY, GateSession
 
-MARKERS = (
-    "budget(seconds=None, *, memory_mb=None, p50=None, p95=None, p99=None): performance budget of this "
-    "test, checked under --release-gate: seconds of call-phase wall time, peak MB allocated, percentiles "
-    "(seconds) of its perf/benchmark samples.",
-    "regression(tolerance=None): track this test's call duration against the release-gate baseline.",
-    "gate(severity='major'): what a failure of this test does to the release verdict: 'critical' "
-    "(rollback), 'major' (hold) or 'minor' (warn only).",
-    "expected_errors(*types): exception or warning classes (or dotted names) this test is meant to "
-    "produce; they are not new error types for the release gate.",
-    "integrity_clean: every integrity.watch() block in this test must leave its files unchanged; each change "
-    "becomes an integrity gate (hold) under --release-gate.",
-)
+#: The built-in markers' ``--markers`` lines (each declared by its kind's spec).
+MARKERS: Final = tuple(m.line for m in BUILTIN.markers())
 
 
 _GATE_OPTIONS = (
@@ -132,8 +123,12 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, None, Any]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in MARKERS:
-        config.addinivalue_line("markers", line)
+    try:
+        registry = gates.registry(config.pluginmanager)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for marker in registry.markers():
+        config.addinivalue_line("markers", marker.line)
     is_worker = hasattr(config, "workerinput")
     try:
         if not is_worker:
@@ -152,6 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = config_mod.load(
             config.rootpath,
+            registry=registry,
             update_baseline=config.getoption("gate_update_baseline") or None,
             compare_ref=config.getoption("gate_compare_ref"),
             verdict_override=config.getoption("gate_verdict"),
@@ -160,19 +156,22 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = GateSession(settings, is_worker=is_worker)
+    state = GateSession(settings, is_worker=is_worker, registry=registry)
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
-    # Imported here: a run without --release-gate never pays for the gate modules.
-    from .gates import BUILTIN
+    # Imported here: a run without --release-gate never pays for the gate modules (each spec
+    # imports its gate module in spec.make) nor for the report adapters.
     from .pertest import PerTest
     from .report.adapters import Reports
 
     registered: list[Any] = []  # a gate blocked with `-p no:<name>` is neither registered nor called
-    for name, factory in [*BUILTIN, ("release-gates-reports", lambda _: Reports(config))]:
-        gate = factory(settings)
-        if gate is not None and config.pluginmanager.register(gate, name) is not None:
+    for spec in registry:
+        gate = spec.make(settings)
+        if gate is not None and config.pluginmanager.register(gate, spec.plugin) is not None:
             registered.append(gate)
+    reports = Reports(config)
+    if config.pluginmanager.register(reports, "release-gates-reports") is not None:
+        registered.append(reports)
     config.pluginmanager.register(PerTest(state, registered), "release-gates-per-test")
 
 
@@ -277,6 +276,7 @@ class ReleaseGate:
         messages = list(context.messages) if context is not None else []
         messages += state.extra.get("warnings", [])
         verbosity = int(self.config.getoption("verbose", 0))  # config.get_verbosity() needs pytest 8
-        for text, markup in terminal.lines_for(doc, verbosity=verbosity, messages=messages):
+        order = state.registry.display_order()
+        for text, markup in terminal.lines_for(doc, verbosity=verbosity, messages=messages, order=order):
             tr.write_line(redact.text(text), **markup)  # the messages did not pass through the verdict
         tr.write_line(f"  verdict written to {state.settings.verdict_path}")

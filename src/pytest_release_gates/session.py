@@ -21,7 +21,8 @@ from typing import Any, Final, final
 import pytest
 
 from .config import Settings
-from .model import GateResult, TestCounts
+from .model import TestCounts
+from .spec import Registry
 
 REPORT_ATTR: Final = "release_gates"
 WORKEROUTPUT_KEY: Final = "release_gates"
@@ -108,14 +109,17 @@ class GateSession:
         "is_worker",
         "observations",
         "records",
+        "registry",
         "session_observations",
         "settings",
         "started",
         "worker_count",
     )
 
-    def __init__(self, settings: Settings, *, is_worker: bool) -> None:
+    def __init__(self, settings: Settings, *, is_worker: bool, registry: Registry | None = None) -> None:
         self.settings = settings
+        #: The gate kinds of this run: built-in and the plugins' (``spec.Registry``).
+        self.registry = registry if registry is not None else Registry()
         self.started = time.time()
         self.observations: dict[str, list[Observation]] = defaultdict(list)
         self.session_observations: dict[str, list[Any]] = defaultdict(list)
@@ -280,6 +284,3 @@ class GateContext:
     def iter_records(self) -> Iterator[TestRecord]:
         return iter(self.session.records.values())
 
-
-def gates_from_json(values: list[dict[str, Any]]) -> list[GateResult]:
-    return [GateResult.from_json(v) for v in values]

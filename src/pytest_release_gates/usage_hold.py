@@ -19,10 +19,9 @@ from typing import Any, Final
 
 import pytest
 
-from . import atomic
+from . import atomic, verdict_file
 from .config import PYPROJECT, STANDALONE, Settings, tomllib
 from .model import COUNT_FIELDS, RUN, UsageError
-from .report import verdict_file
 from .session import SESSION_KEY
 
 #: The ``run`` gate subject of a usage-error hold; ``run.usage_error`` marks the document too.

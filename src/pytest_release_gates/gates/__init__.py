@@ -1,51 +1,65 @@
-"""Built-in gate kinds, one module each. Adding a kind = one module + one line here
-(two when it keeps a baseline section).
+"""Built-in gate kinds, one package each: ``gates/<kind>/__init__.py`` holds its light ``SPEC``
+(config keys, markers, baseline section, order), ``gate.py`` the plugin object that checks it.
 
-Each module defines ``Gate``, a pytest plugin object registered under
-``--release-gate``; it implements ``pytest_release_gates_collect``, any
-session-level pytest hooks it needs, and its per-test work as plain methods
-that ``pertest.PerTest`` calls (``on_setup``, ``on_makereport``, ``on_report``,
+Adding a kind, built in or a plugin's, is one ``GateSpec``: here one package and one line below,
+in a plugin one ``pytest_release_gates_specs`` hook. The plugin object implements
+``pytest_release_gates_collect`` and any session-level pytest hooks it needs, and its per-test work
+as plain methods that ``pertest.PerTest`` calls (``on_setup``, ``on_makereport``, ``on_report``,
 ``on_logreport``: one hookimpl per test phase for all gates, not one each).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import importlib.metadata
+from typing import TYPE_CHECKING, Any, Final
 
-from ..baseline import Validator
-from ..config import Settings
-from . import budgets, coverage, error_types, flaky, integrity, regression, run, tests, timeouts
+from ..spec import GateSpec, Registry
+
+if TYPE_CHECKING:
+    import pytest
+
+from . import ab, budgets, coverage, error_types, flaky, integrity, regression, run, tests, timeouts
+
+#: Every built-in gate kind, in plugin registration order (which is also the order of their results).
+BUILTIN: Final = Registry([
+    run.SPEC,
+    tests.SPEC,
+    budgets.SPEC,
+    timeouts.SPEC,
+    flaky.SPEC,
+    error_types.SPEC,
+    regression.SPEC,
+    coverage.SPEC,
+    integrity.SPEC,
+    ab.SPEC,
+])
+
+def registry(pluginmanager: pytest.PytestPluginManager) -> Registry:
+    """The built-in kinds, then those plugins declare with ``pytest_release_gates_specs``."""
+    declared: list[GateSpec] = []
+    for answer in pluginmanager.hook.pytest_release_gates_specs():
+        declared.extend(_specs_of(answer))
+    return BUILTIN.extended(declared)
 
 
-def _compare(settings: Settings) -> Any:
-    """The same-job A/B gate, only when a revision is given (its import is not free)."""
-    if not (settings.compare_ref or settings.compare.ref):
-        return None
-    from ..compare.gate import Gate
+def installed() -> Registry:
+    """The built-in kinds and those of installed plugins (``pytest11`` entry points), for the
+    ``release-gate`` command, which runs without pytest: it reads such a plugin's config too.
+    A plugin that cannot be imported declares nothing (its table then stays an unknown key)."""
+    declared: list[GateSpec] = []
+    for ep in importlib.metadata.entry_points(group="pytest11"):
+        try:
+            hook = getattr(ep.load(), "pytest_release_gates_specs", None)
+            if callable(hook):
+                declared.extend(_specs_of(hook()))
+        except Exception:
+            continue
+    return BUILTIN.extended(declared)
 
-    return Gate(settings)
 
-
-#: (plugin name, factory) for every built-in gate kind, in registration order.
-#: A factory may return None: that gate has nothing to do in this run.
-BUILTIN: list[tuple[str, Any]] = [
-    ("release-gates-run", run.Gate),
-    ("release-gates-tests", tests.Gate),
-    ("release-gates-budget", budgets.Gate),
-    ("release-gates-timeout", timeouts.Gate),
-    ("release-gates-flaky", flaky.Gate),
-    ("release-gates-error-types", error_types.Gate),
-    ("release-gates-regression", regression.Gate),
-    ("release-gates-coverage", coverage.Gate),
-    ("release-gates-integrity", integrity.Gate),
-    ("release-gates-compare", _compare),
-]
-
-#: (section, validator) for every baseline section a built-in gate kind keeps. Every reader of the
-#: baseline passes these to ``baseline.load``, so a file is valid or not whatever else was imported.
-BASELINE_SECTIONS: Final[tuple[tuple[str, Validator], ...]] = (
-    (regression.SECTION, regression.validate_section),
-    (coverage.SECTION, coverage.validate_section),
-    (error_types.SECTION, error_types.validate_section),
-    (integrity.SECTION, integrity.validate_section),
-)
+def _specs_of(answer: Any) -> list[GateSpec]:
+    if answer is None:
+        return []
+    if isinstance(answer, GateSpec):
+        return [answer]
+    return list(answer)

@@ -20,10 +20,11 @@ from typing import Any, Final, final
 
 import pytest
 
-from .. import atomic, redact
+from .. import atomic, redact, verdict_file
+from ..history import run as history
 from ..model import RUN, GateResult, Level, Status, UsageError
 from ..session import GateContext
-from . import ci, history, html, trend, verdict_file
+from . import ci, html, trend
 
 FLAKY_PLUGIN: Final = "release-gates-flaky"
 

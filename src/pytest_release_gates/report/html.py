@@ -296,7 +296,7 @@ def _runs(entries: Sequence[Mapping[str, Any]], total: int | None, counts: Mappi
 
 
 def _when(entry: Mapping[str, Any]) -> str:
-    from .history import when
+    from ..history.run import when
 
     try:
         return when(entry)
@@ -383,7 +383,7 @@ def _gate_table(gates: Sequence[Mapping[str, Any]]) -> str:
 
 def _trends(gates: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]],
             units: Mapping[str, str], total_runs: int) -> str:
-    from .history import all_series
+    from ..history.run import all_series
 
     series = all_series(entries)
     current = entries[-1].get("metrics") if entries else None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
+from ..gates import BUILTIN
 from ..model import GateResult, Level, Status
 
 _COLOURS = {
@@ -12,13 +14,14 @@ _COLOURS = {
     "hold": {"yellow": True, "bold": True},
     "rollback": {"red": True, "bold": True},
 }
-_KIND_ORDER = ("run", "tests", "timeout", "budget", "regression", "new_error_type", "integrity", "coverage")
 
 
 def lines_for(
-    doc: dict[str, Any], *, verbosity: int, messages: list[str] | None = None
+    doc: dict[str, Any], *, verbosity: int, messages: list[str] | None = None, order: Mapping[str, int] | None = None
 ) -> list[tuple[str, dict[str, bool]]]:
-    """(text, markup) lines of the summary; shared by terminal and tests."""
+    """(text, markup) lines of the summary; shared by terminal and tests. ``order``: kind -> position
+    (``Registry.display_order``; the built-in kinds' by default); other kinds follow by name."""
+    position = BUILTIN.display_order() if order is None else order
     out: list[tuple[str, dict[str, bool]]] = []
     verdict = doc["verdict"]
     counts = doc["tests"]
@@ -41,8 +44,7 @@ def lines_for(
     by_kind: dict[str, list[GateResult]] = defaultdict(list)
     for g in shown:
         by_kind[g.kind].append(g)
-    order = [k for k in _KIND_ORDER if k in by_kind] + sorted(k for k in by_kind if k not in _KIND_ORDER)
-    for kind in order:
+    for kind in sorted(by_kind, key=lambda k: (position.get(k, len(position)), k)):
         group = sorted(by_kind[kind], key=_sort_key)
         out.append((f"  {kind}:", {"bold": True}))
         for g in group:

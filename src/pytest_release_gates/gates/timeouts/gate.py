@@ -1,0 +1,135 @@
+"""The ``timeout`` gate: tests stopped by pytest-timeout, and hang protection for budgets.
+
+A test stopped by its timeout holds the release, with the limit it hit
+(read from pytest-timeout's own failure, ``Timeout (>2.0s) from
+pytest-timeout.``, on the process that ran the test).
+
+Hang protection: a test with a ``seconds`` budget and no ``timeout`` marker of
+its own gets ``@pytest.mark.timeout(hang_factor * seconds, func_only=True)`` at
+collection (on the process that runs it), so a hung test cannot stall the CI
+job; a global ``--timeout``/``timeout`` ini that is already tighter is left
+alone. ``func_only`` because the budget is on the call phase too. pytest-timeout
+is optional: without it budgets still work and the summary says that hang
+protection needs it.
+
+With pytest-timeout's ``thread`` method (used where signals are not
+available) a timeout ends the whole process; the run is then incomplete and
+the verdict left on disk is the provisional hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final, final
+
+import pytest
+
+from ...config import Settings
+from ...model import TIMEOUT, GateResult, Level, Status
+from ...session import GateContext, observe, own_failure
+from ..budgets import gate as budgets
+
+KIND: Final = "timeout"
+PLUGIN: Final = "timeout"  # pytest-timeout's entry-point name (``-p no:timeout`` blocks it)
+_MESSAGE_RE: Final = re.compile(r"Timeout \(>([0-9][0-9.eE+-]*)s\) from pytest-timeout")
+_hang_key: Final = pytest.StashKey[tuple[float, float]]()
+
+
+def timeout_limit(report: pytest.TestReport) -> float | None:
+    """The limit pytest-timeout stopped this test at, or None if it did not."""
+    if not report.failed or report.longrepr is None:
+        return None
+    m = _MESSAGE_RE.search(report.longreprtext)
+    if m is None:
+        return None
+    try:
+        return float(m.group(1))
+    except ValueError:  # pragma: no cover - the pattern only admits numbers
+        return None
+
+
+def _global_timeout(config: pytest.Config) -> float | None:
+    value = getattr(config, "_env_timeout", None)  # pytest-timeout's resolved --timeout/ini/env value
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def item_timeout(item: pytest.Item) -> float | None:
+    """The pytest-timeout limit on this test (its marker, else ``--timeout``/ini/env), or None.
+
+    Read the way pytest-timeout reads it: a marker's first argument or ``timeout=``; a marker
+    without one falls back to the global value; 0 means no limit.
+    """
+    if not item.config.pluginmanager.has_plugin(PLUGIN):
+        return None
+    marker = item.get_closest_marker("timeout")
+    value = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker is not None else None
+    if value is None:
+        return _global_timeout(item.config)
+    try:
+        limit = float(value)
+    except (TypeError, ValueError):
+        return None  # pytest-timeout reports the bad marker itself
+    return limit if limit > 0 else None
+
+
+@final
+class Gate:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not config.pluginmanager.has_plugin(PLUGIN):
+            return
+        factor = self.settings.hang_factor
+        ceiling = _global_timeout(config)
+        mark: Any = None
+        for item in items:
+            res = budgets.resolve(item, self.settings)
+            seconds = res.limits.get("seconds")
+            if seconds is None or item.get_closest_marker("timeout") is not None:
+                continue
+            hang = seconds * factor
+            if ceiling is not None and ceiling <= hang:
+                continue
+            if mark is None:
+                mark = pytest.mark.timeout  # registered by pytest-timeout, so --strict-markers accepts it
+            item.add_marker(mark(hang, func_only=True))
+            item.stash[_hang_key] = (hang, seconds)
+
+    def on_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        if report.failed:
+            limit = timeout_limit(report)
+            if limit is not None:
+                data: dict[str, Any] = {"limit": limit, "when": report.when, "duration": report.duration}
+                hang = item.stash.get(_hang_key, None)
+                if hang is not None and abs(hang[0] - limit) <= 1e-9 * max(1.0, limit):
+                    data["hang"] = {"factor": self.settings.hang_factor, "budget": hang[1]}
+                observe(item, KIND, data)
+                own_failure(item, KIND)
+
+    def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
+        latest: dict[str, dict[str, Any]] = {}
+        for obs in context.observations(KIND):
+            latest.setdefault(obs.nodeid, obs.data)  # the first phase to time out is the one that hung
+        for nodeid, d in latest.items():
+            limit = float(d["limit"])
+            phase = "" if d.get("when") == "call" else f" in {d.get('when')}"
+            hang = d.get("hang")
+            if hang:
+                text = (f"hung{phase}: stopped after {budgets.fmt_wall(limit)}, hang protection at "
+                        f"{float(hang['factor']):g}x its {budgets.fmt_wall(float(hang['budget']))} budget "
+                        "(pytest-timeout)")
+            else:
+                text = f"timed out{phase}: stopped by pytest-timeout after {budgets.fmt_wall(limit)}"
+            yield GateResult(TIMEOUT, nodeid, Status.FAIL, Level.HOLD, text, metric="seconds",
+                             value=float(d.get("duration") or limit), limit=limit,
+                             extra={"hang_protection": bool(hang)})
+        if not context.config.pluginmanager.has_plugin(PLUGIN):
+            budgeted = {o.nodeid for o in context.observations(budgets.KIND) if "seconds" in o.data.get("limits", {})}
+            if budgeted:
+                n = len(budgeted)
+                context.messages.append(
+                    f"hang protection for {n} test{'s' if n != 1 else ''} with a seconds budget needs "
+                    "pytest-timeout (pip install pytest-timeout): without it a hung test stalls the run")
