@@ -6,14 +6,12 @@
 The names come from the code (config keys, pytest options, markers, fixtures,
 `release-gate` subcommands), so a new one appears here by itself; its type and
 meaning come from ``MEANINGS`` below, and a key without one stops the generator.
-The config keys are read in ``config_entries()`` alone: switch that one function
-to the gate specs when they carry type, default and help.
+The config keys are read in ``config_entries()`` alone, from the gate specs (``ConfigKey``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,21 +120,22 @@ def _default(value: Any) -> str:
 def config_entries() -> list[tuple[str, str]]:
     """Every config key with its default, as (key, default text): the generator's one input from the code.
 
-    Today from ``config.SCHEMA`` and the settings dataclasses; after the structure change, from the gate specs.
+    From the gate specs (``config.CORE_KEYS``, ``levels``, each built-in kind's keys and tables), in the order
+    of ``MEANINGS`` so the page reads by topic, not by where a key is declared.
     """
     from pytest_release_gates import config
+    from pytest_release_gates.gates import BUILTIN, ab, integrity
 
-    defaults = {f.name: f for f in dataclasses.fields(config.Settings)}
+    keys = {k.name: k.default for k in config.CORE_KEYS} | {k.name: k.default for k in BUILTIN.keys().values()}
+    keys["levels"] = {}
+    tables = {"integrity": integrity.TABLE, "compare": ab.TABLE}
+    order = {k: i for i, k in enumerate(MEANINGS)}
     out: list[tuple[str, str]] = []
-    for key in config.SCHEMA:
-        f = defaults[key]
-        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    for key in sorted(keys, key=lambda k: order.get(k, len(order))):
+        value = keys[key]
         out.append((key, "none" if key == "integrity" else "see below" if key == "compare" else _default(value)))
-        for sub_schema, cls in (("_INTEGRITY_SCHEMA", config.IntegritySettings),
-                                ("_COMPARE_SCHEMA", config.CompareSettings)):
-            if key == sub_schema.strip("_").split("_")[0].lower():
-                sub_defaults = {s.name: s.default for s in dataclasses.fields(cls)}
-                out += [(f"{key}.{k}", _default(sub_defaults[k])) for k in getattr(config, sub_schema)]
+        for sub in tables.get(key, ()):
+            out.append((f"{key}.{sub.name}", _default(sub.default)))
     return out
 
 
@@ -165,9 +164,11 @@ def pytest_options() -> list[tuple[str, dict[str, Any]]]:
 
 
 def markers() -> list[tuple[str, str]]:
-    from pytest_release_gates.plugin import MARKERS
+    from pytest_release_gates.gates import BUILTIN
 
-    return [(line.split("(")[0].split(":")[0], line) for line in MARKERS]
+    order = ["budget", "regression", "gate", "expected_errors", "integrity_clean"]  # the page's order
+    found = sorted(BUILTIN.markers(), key=lambda m: order.index(m.name) if m.name in order else len(order))
+    return [(m.name, m.line) for m in found]
 
 
 def fixtures() -> list[tuple[str, str]]:
