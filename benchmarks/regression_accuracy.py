@@ -85,7 +85,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from pytest_release_gates import baseline as baseline_mod  # noqa: E402
 from pytest_release_gates.calibration import Calibration  # noqa: E402
 from pytest_release_gates.gates import BUILTIN  # noqa: E402
-from pytest_release_gates.gates.regression.gate import REGRESSED, compare, make_entry  # noqa: E402
+from pytest_release_gates.gates.regression.compare import REGRESSED, compare  # noqa: E402
+from pytest_release_gates.gates.regression.entries import make_entry  # noqa: E402
 from pytest_release_gates.metrics import Metric  # noqa: E402
 from pytest_release_gates.significance import ALPHA  # noqa: E402
 

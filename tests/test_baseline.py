@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pytest_release_gates import baseline as bl
 from pytest_release_gates.gates import BUILTIN
-from pytest_release_gates.gates.regression.gate import make_entry
+from pytest_release_gates.gates.regression.entries import make_entry
 from pytest_release_gates.metrics import Metric
 from pytest_release_gates.model import UsageError
 

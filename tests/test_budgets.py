@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from pytest_release_gates.fmt import fmt_ratio, fmt_seconds, fmt_wall
 from pytest_release_gates.gates.budgets import gate as budgets
-from pytest_release_gates.gates.budgets.gate import ConfigBudgets, budget, fmt_ratio, fmt_seconds, fmt_wall
+from pytest_release_gates.limits import ConfigBudgets, budget
 
 RunGate = Callable[..., Any]
 

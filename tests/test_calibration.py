@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_release_gates import calibration
-from pytest_release_gates.gates.regression.gate import IMPROVED, OK, REGRESSED, compare, make_entry
-from pytest_release_gates.gates.regression.gate import _describe as describe
+from pytest_release_gates.gates.regression.compare import IMPROVED, OK, REGRESSED, compare, describe
+from pytest_release_gates.gates.regression.entries import make_entry
 from pytest_release_gates.metrics import Metric
 from pytest_release_gates.significance import ALPHA
 

@@ -233,7 +233,7 @@ def area_tests_and_run(p: Project, m: Messages) -> None:
     from pytest_release_gates.model import TestCounts
 
     for status, crashed in ((3, []), (1, ["gw1"])):
-        session = types.SimpleNamespace(collection_errors=[], crashed_workers=crashed, extra={})
+        session = types.SimpleNamespace(collection_errors=[], crashed_workers=crashed, stopped=None)
         context = types.SimpleNamespace(session=session, exitstatus=status, partial=None, settings=Settings(),
                                         counts=lambda: TestCounts(collected=1, passed=1))
         m.add("gate run", gate_lines(run_gate.Gate(Settings()).pytest_release_gates_collect(context)))  # type: ignore[arg-type]
@@ -403,7 +403,8 @@ def area_regression(p: Project, m: Messages) -> None:
     # Sampled timings, another machine and calibration: decided on numbers a run cannot promise.
     from pytest_release_gates import calibration
     from pytest_release_gates.config import Settings
-    from pytest_release_gates.gates.regression.gate import Gate, make_entry
+    from pytest_release_gates.gates.regression.entries import make_entry
+    from pytest_release_gates.gates.regression.gate import Gate
     from pytest_release_gates.metrics import Metric
 
     gate = Gate(Settings())
@@ -468,7 +469,7 @@ def area_compare(p: Project, m: Messages) -> None:
     results = [g._decide("t.py::t::m", metric, b, c, where, {}) for b, c in cases]
     m.add("gate regression (A/B)", gate_lines(results))
     rev = git.Revision("main", "abc1234" * 5 + "abcd", "abc1234", p.path, dirty=True)
-    ctx = types.SimpleNamespace(session=types.SimpleNamespace(extra={}), messages=[])
+    ctx = types.SimpleNamespace(session=types.SimpleNamespace(), messages=[])
     fatal = [
         {runner.BASE: side(base), runner.CURRENT: side(None, import_error="ModuleNotFoundError: No module named 'x'")},
         {runner.BASE: side(None, import_error="ModuleNotFoundError: No module named 'y'"), runner.CURRENT: side(base)},

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_release_gates.gates.regression import gate as regression
+from pytest_release_gates.gates.regression import compare as regression
 from pytest_release_gates.measure import instructions
 
 RunGate = Callable[..., Any]

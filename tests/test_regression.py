@@ -434,8 +434,23 @@ def test_pytest_benchmark_samples_are_tracked(
     assert g["status"] == "fail" and g["level"] == "rollback" and g["p_value"] < 0.002, g
 
 
-def test_metrics_decided_by_the_ab_comparison_are_skipped_by_key() -> None:
-    compare = pytest.importorskip("pytest_release_gates.gates.ab")
-    from pytest_release_gates.gates.regression import gate as regression
+def test_the_ab_gate_decides_once_whichever_gate_asks_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The regression gate asks ``session.ab.decided``: no reliance on the order of the collect hooks."""
+    ab = pytest.importorskip("pytest_release_gates.gates.ab.gate")
+    from pytest_release_gates.config import Settings
+    from pytest_release_gates.model import REGRESSION, GateResult, Status
 
-    assert compare.DECIDED_KEY == regression.COMPARE_DECIDED_KEY
+    gate = ab.Gate(Settings(compare_ref="HEAD~1"))
+    calls: list[int] = []
+
+    def compare_all(context: object) -> list[GateResult]:
+        calls.append(1)
+        gate._decided = frozenset({"t.py::test_a::perf"})
+        return [GateResult(REGRESSION, "compare", Status.PASS)]
+
+    monkeypatch.setattr(gate, "_compare_all", compare_all)
+    context: Any = object()
+    assert gate.decided(context) == {"t.py::test_a::perf"}  # the regression gate asked first
+    assert [g.subject for g in gate.pytest_release_gates_collect(context)] == ["compare"]
+    assert gate.decided(context) == {"t.py::test_a::perf"}
+    assert calls == [1]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_release_gates.gates.regression.gate import IMPROVED, NOISE, OK, REGRESSED, compare, thin, worse_ratio
+from pytest_release_gates.gates.regression.compare import IMPROVED, NOISE, OK, REGRESSED, compare, worse_ratio
+from pytest_release_gates.gates.regression.entries import thin
 from pytest_release_gates.significance import ALPHA, can_reach, mann_whitney, min_p, p_value
 
 # p-values from scipy.stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True), scipy 1.17.

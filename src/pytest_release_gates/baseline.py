@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, final
 
-from . import atomic, locking
+from . import __version__, atomic, locking
 from .model import UsageError
+from .project import project_facts
 
 SCHEMA: Final = "pytest-release-gates/baseline/1"
 _SCHEMA_RE: Final = re.compile(r"^pytest-release-gates/baseline/(\d+)$")
@@ -462,9 +463,6 @@ def _cpu_model() -> str:
 
 def run_meta(rootdir: Path) -> dict[str, Any]:
     """Project version, Python version and plugin version of this run (machines are kept by entries)."""
-    from . import __version__
-    from .project import project_facts
-
     facts, _problem = project_facts(rootdir)
     return {
         "plugin_version": __version__,

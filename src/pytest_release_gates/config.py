@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final, final
 
 from .history import url as history_url
+from .levels import LEVEL_NAMES, SEVERITIES
 from .model import RUN, UsageError
 from .spec import ConfigKey, Registry, frozen, table_defaults
 
@@ -34,8 +35,6 @@ __all__ = ["PYPROJECT", "STANDALONE", "ConfigError", "Settings", "load", "parse"
 
 PYPROJECT: Final = "pyproject.toml"
 STANDALONE: Final = "release-gates.toml"
-POLICIES: Final = ("hold", "warn", "off")
-LEVEL_NAMES: Final = ("hold", "rollback", "warn")
 
 
 class ConfigError(ValueError):
@@ -175,7 +174,7 @@ def table(schema: Mapping[str, Callable[[Any], Any]], cls: type[Any]) -> Callabl
 
 
 def _levels(registry: Registry) -> Callable[[Any], Mapping[str, str]]:
-    allowed = [k for k in registry.levelled_kinds if k != RUN] + ["critical", "minor"]
+    allowed = [k for k in registry.levelled_kinds if k != RUN] + list(SEVERITIES)
 
     def check(v: Any) -> Mapping[str, str]:
         if not isinstance(v, dict):

@@ -7,7 +7,6 @@ apply configured levels, decide, and write the verdict file atomically.
 
 from __future__ import annotations
 
-import dataclasses
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,10 +15,10 @@ from typing import Any
 import pytest
 
 from . import baseline as baseline_mod
-from . import selection, verdict_file
+from . import levels, selection, verdict_file
 from .config import Settings
-from .model import RUN, TESTS, Decision, GateResult, Level, Status, UsageError
-from .session import GateContext, GateSession
+from .model import RUN, Decision, GateResult, Level, Status, UsageError
+from .session import GateContext, GateSession, Outcome
 from .spec import Registry
 from .verdict import reduce
 
@@ -35,11 +34,11 @@ def partial_reason(config: pytest.Config, settings: Settings) -> str | None:
     return f"shard {index} of {count}" + (f", {why}" if why else "")
 
 
-def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict[str, Any]:
-    """Run every gate and return the verdict document (also written to disk)."""
+def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> Outcome:
+    """Run every gate, write the verdict file and return what the summary prints (also ``state.outcome``)."""
     settings = state.settings
     gates: list[GateResult] = []
-    project_problem = verdict_file.ensure_facts(state)
+    project_problem = verdict_file.ensure_facts(state).problem
     if project_problem:
         gates.append(GateResult(RUN, "project-version", Status.WARN, Level.HOLD, project_problem))
     registry = state.registry
@@ -57,13 +56,12 @@ def evaluate(config: pytest.Config, state: GateSession, exitstatus: int) -> dict
             gates.extend(_checked(produced, name))
         except Exception as exc:  # a crashing gate must not lose the run
             gates.append(_crash("", exc, subject=f"gate:{name}"))  # reads "gate:NAME crashed: ..."
-    levelled = set(registry.levelled_kinds) - {TESTS}  # tests: levels apply per severity (gates/tests)
-    gates = [_apply_levels(g, settings.levels, levelled) for g in gates]
+    gates = [levels.apply(g, settings.levels, registry.levelled_kinds) for g in gates]
     decision = _decide(config, gates, context, registry.reason_ranks())
     doc = verdict_file.build(config, state, context, gates, decision, complete=True)
     verdict_file.write(settings.verdict_path, doc)
-    state.extra["context"] = context
-    return doc
+    state.outcome = Outcome(verdict=doc, context=context)
+    return state.outcome
 
 
 def _load_baseline(
@@ -136,19 +134,6 @@ def _checked(produced: Any, plugin: str) -> list[GateResult]:
         if not isinstance(g, GateResult):
             raise TypeError(f"{plugin} returned {type(g).__name__}, not GateResult")
     return out
-
-
-def _apply_levels(gate: GateResult, levels: Mapping[str, str], levelled: set[str]) -> GateResult:
-    name = levels.get(gate.kind) if gate.kind in levelled else None
-    if name is None or gate.status is not Status.FAIL:
-        return gate
-    if name == "warn":
-        return _replace(gate, status=Status.WARN)
-    return _replace(gate, level=Level.parse(name))
-
-
-def _replace(gate: GateResult, **changes: Any) -> GateResult:
-    return dataclasses.replace(gate, **changes)
 
 
 def _decide(

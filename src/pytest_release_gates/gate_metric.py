@@ -16,7 +16,7 @@ import pytest
 from . import metrics
 
 SOURCE: Final = "gate_metric"
-#: Metric name of a ``regression``-marked test's duration (gates/regression.py); not for gate_metric then.
+#: Metric name of a ``regression``-marked test's duration (gates/regression/gate.py); not for gate_metric then.
 DURATION_NAME: Final = "duration"
 
 

@@ -167,3 +167,15 @@ class Decision:
 
     level: Level
     reasons: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """Computed once per run (git is a subprocess): the provisional and final verdict share them."""
+
+    run_id: str
+    project: dict[str, Any]
+    environment: dict[str, Any]
+    git: dict[str, Any] | None
+    problem: str | None = None  # why the project version could not be read, for a warning gate

@@ -71,7 +71,7 @@ from typing import Any, Final, NoReturn, final
 
 import pytest
 
-from . import calibration, metrics, tracing
+from . import calibration, limits, metrics, tracing
 from .session import SESSION_KEY
 
 #: Limits ``measure`` accepts, in the order they are reported.
@@ -295,7 +295,7 @@ def _count(item: pytest.Item, name: str, call: bytes, rounds: int, warmup: int, 
            gate: bool, cache: dict[Any, Any] | None, timed: Callable[[], list[float]]) -> PerfStats:
     """Count instructions per call under Valgrind; without it, time as usual and file the metric as not measured
     (under --release-gate its regression gate then holds, saying how to get Valgrind)."""
-    from .measure import instructions
+    from .measure import instructions  # on use: ~13 ms (-X importtime), only instruction counting needs it
 
     why = instructions.unavailable()
     if why is not None:
@@ -340,13 +340,9 @@ def _span(item: pytest.Item) -> float:
         return 0.0
     if item.get_closest_marker("regression") is not None:
         return 0.0
-    from .gates.budgets.gate import resolve  # under --release-gate only; resolved at setup, cached
-
-    if "seconds" in resolve(item, settings).limits:
+    if "seconds" in limits.resolve(item, settings).limits:  # resolved at setup, cached on the item
         return 0.0
-    from .gates.timeouts.gate import item_timeout
-
-    limit = item_timeout(item)  # pytest-timeout's limit: stay well inside it
+    limit = limits.item_timeout(item)  # pytest-timeout's limit: stay well inside it
     return settings.perf_spread_seconds if limit is None else min(settings.perf_spread_seconds, limit / 10)
 
 

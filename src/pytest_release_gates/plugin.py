@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Generator
 from typing import Any, Final
@@ -14,8 +13,9 @@ from . import evaluate, gates, hookspecs, redact, selection, usage_hold
 from .fixtures import gate_metric, integrity, perf  # noqa: F401  (fixtures, found by pytest here)
 from .gates import BUILTIN
 from .model import UsageError
-from .report import markdown, terminal
-from .session import SESSION_KEY, WORKEROUTPUT_KEY, GateSession
+from .pertest import PerTest
+from .report import terminal
+from .session import SESSION_KEY, WORKEROUTPUT_KEY, GateSession, Outcome
 
 #: The built-in markers' ``--markers`` lines (each declared by its kind's spec).
 MARKERS: Final = tuple(m.line for m in BUILTIN.markers())
@@ -159,9 +159,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state = GateSession(settings, is_worker=is_worker, registry=registry)
     config.stash[SESSION_KEY] = state
     config.pluginmanager.register(ReleaseGate(config, state), "release-gates-core")
-    # Imported here: a run without --release-gate never pays for the gate modules (each spec
-    # imports its gate module in spec.make) nor for the report adapters.
-    from .pertest import PerTest
+    # Imported here: a run without --release-gate never pays for the report adapters (~80 ms cumulative,
+    # `python -X importtime`, loaded 2-core machine) nor for the gate modules (each spec imports its
+    # gate module in spec.make: the regression gate alone ~140 ms).
     from .report.adapters import Reports
 
     registered: list[Any] = []  # a gate blocked with `-p no:<name>` is neither registered nor called
@@ -230,30 +230,24 @@ class ReleaseGate:
             # pytest calls sessionfinish while the UsageError (a path argument not found...) propagates.
             exc = sys.exc_info()[1]
             error = usage_hold.message_of(exc) if isinstance(exc, pytest.UsageError) else None
-            state.extra["error"] = error or "pytest stopped with a usage error"
-            usage_hold.replace_verdict(config, state.extra["error"])
+            state.outcome = Outcome(error=error or "pytest stopped with a usage error")
+            usage_hold.replace_verdict(config, state.outcome.error or "")
             return
         if session.shouldstop or session.shouldfail:
-            state.extra["shouldstop"] = str(session.shouldstop or session.shouldfail)
+            state.stopped = str(session.shouldstop or session.shouldfail)
         try:
-            doc = evaluate.evaluate(config, state, exitstatus)
+            outcome = evaluate.evaluate(config, state, exitstatus)
         except UsageError as exc:
-            state.extra["error"] = str(exc)
+            state.outcome = Outcome(error=str(exc))
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             usage_hold.replace_verdict(config, str(exc))
             return
-        state.extra["verdict"] = doc
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_path:
-            problem = markdown.append_step_summary(summary_path, doc)
-            if problem:
-                state.extra.setdefault("warnings", []).append(problem)
-        context = state.extra.get("context")
-        if context is not None:
-            try:
-                config.hook.pytest_release_gates_report(verdict=doc, context=context)
-            except Exception as exc:  # an adapter cannot change a written verdict
-                state.extra.setdefault("warnings", []).append(f"report adapter failed: {type(exc).__name__}: {exc}")
+        doc = outcome.verdict
+        assert doc is not None and outcome.context is not None  # evaluate returns both
+        try:
+            config.hook.pytest_release_gates_report(verdict=doc, context=outcome.context)
+        except Exception as exc:  # an adapter cannot change a written verdict
+            outcome.warnings.append(f"report adapter failed: {type(exc).__name__}: {exc}")
         if doc["verdict"] == "deploy":
             session.exitstatus = pytest.ExitCode.OK
         elif exitstatus == 0:
@@ -264,17 +258,15 @@ class ReleaseGate:
         if state.is_worker:
             return
         tr = terminalreporter
-        error = state.extra.get("error")
-        doc = state.extra.get("verdict")
+        outcome = state.outcome
+        doc = outcome.verdict
         tr.section("release gate", sep="=", bold=True)
-        if error:
-            tr.write_line(redact.text(f"ERROR: {error}"), red=True, bold=True)
+        if outcome.error:
+            tr.write_line(redact.text(f"ERROR: {outcome.error}"), red=True, bold=True)
             return
         if doc is None:
             return
-        context = state.extra.get("context")
-        messages = list(context.messages) if context is not None else []
-        messages += state.extra.get("warnings", [])
+        messages = outcome.messages
         verbosity = int(self.config.getoption("verbose", 0))  # config.get_verbosity() needs pytest 8
         order = state.registry.display_order()
         for text, markup in terminal.lines_for(doc, verbosity=verbosity, messages=messages, order=order):

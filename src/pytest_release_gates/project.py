@@ -11,6 +11,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from .config import PYPROJECT, tomllib
+from .history.identity import detect
 
 
 def project_facts(rootdir: Path) -> tuple[dict[str, Any], str | None]:
@@ -67,8 +68,6 @@ def git_facts(rootdir: Path) -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    from .history.identity import detect
-
     return {
         "commit": commit.stdout.strip(),
         "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,

@@ -14,14 +14,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, Protocol, final
 
 import pytest
 
 from .config import Settings
-from .model import TestCounts
+from .model import RunFacts, TestCounts
 from .spec import Registry
 
 REPORT_ATTR: Final = "release_gates"
@@ -97,22 +97,50 @@ class TestRecord:
 
 
 @final
+@dataclass(slots=True)
+class Outcome:
+    """What the end of the run leaves for the terminal summary: the verdict, or the error that replaced it."""
+
+    verdict: dict[str, Any] | None = None
+    error: str | None = None
+    context: GateContext | None = None
+    warnings: list[str] = field(default_factory=list)  # output problems (step summary, adapters)
+
+    @property
+    def messages(self) -> list[str]:
+        """Lines printed under the gates: what the gates said, then the output problems."""
+        return [*(self.context.messages if self.context is not None else ()), *self.warnings]
+
+
+class Decider(Protocol):
+    """A gate that decides some metrics for another gate (the A/B gate, for the regression gate)."""
+
+    def decided(self, context: GateContext) -> frozenset[str]:
+        """The metric keys (``"<nodeid>::<name>"``) it decides; computed once, whichever gate asks first."""
+        ...
+
+
+@final
 class GateSession:
     """All state of one ``--release-gate`` run, on one process."""
 
     __slots__ = (
+        "ab",
         "collected",
         "collection_errors",
         "crashed_workers",
         "deselected",
-        "extra",
+        "facts",
+        "history",
         "is_worker",
         "observations",
+        "outcome",
         "records",
         "registry",
         "session_observations",
         "settings",
         "started",
+        "stopped",
         "worker_count",
     )
 
@@ -130,7 +158,15 @@ class GateSession:
         self.is_worker = is_worker
         self.crashed_workers: list[str] = []
         self.worker_count = 0
-        self.extra: dict[str, Any] = {}
+        self.facts: RunFacts | None = None
+        #: Why pytest stopped early (``-x``, ``--maxfail``), for the ``run`` gate.
+        self.stopped: str | None = None
+        #: This run's ``history.run.RunHistory``, opened once on the controller by ``history.run.for_run``
+        #: (typed there: the core does not import the history machinery).
+        self.history: object | None = None
+        #: The A/B gate, when one runs: the regression gate leaves the metrics it decides alone.
+        self.ab: Decider | None = None
+        self.outcome = Outcome()
 
     def add_report_observations(self, report: pytest.TestReport) -> None:
         shipped = getattr(report, REPORT_ATTR, None)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from . import atomic, redact
-from .model import COUNT_FIELDS, Decision, GateResult, Status, UsageError
+from .model import COUNT_FIELDS, Decision, GateResult, RunFacts, UsageError
 
 if TYPE_CHECKING:
     import pytest
@@ -40,21 +40,20 @@ def build(
     from . import selection  # imports pytest: `release-gate` reads verdicts without it
 
     settings = state.settings
-    ensure_facts(state)
-    facts = state.extra["facts"]
+    facts = ensure_facts(state)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "verdict": str(decision.level),
         "complete": complete,
-        "run_id": facts["run_id"],
+        "run_id": facts.run_id,
         "reasons": list(decision.reasons),
         "gates": [g.to_json() for g in gates],
         "tests": state.counts().to_json(),
-        "project": facts["project"],
+        "project": facts.project,
         "created": dt.datetime.fromtimestamp(state.started, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(time.time() - state.started, 3),
-        "environment": facts["environment"],
-        "git": facts["git"],
+        "environment": facts.environment,
+        "git": facts.git,
         "run": {
             "args": [str(a) for a in config.invocation_params.args],
             "rootdir": str(settings.rootdir),
@@ -77,24 +76,20 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def ensure_facts(state: GateSession) -> str | None:
-    """Compute the run id and project/environment/git facts once per run (git is a subprocess).
-
-    Returns the project-version problem, if any, for a warning gate.
-    """
+def ensure_facts(state: GateSession) -> RunFacts:
+    """Compute the run id and project/environment/git facts once per run (git is a subprocess)."""
     from .project import environment_facts, git_facts, project_facts
 
-    if "facts" not in state.extra:
+    if state.facts is None:
         project, problem = project_facts(state.settings.rootdir)
-        state.extra["facts"] = {
-            "run_id": new_run_id(),  # once per run: the provisional and the final verdict share it
-            "project": project,
-            "environment": environment_facts(),
-            "git": git_facts(state.settings.rootdir),
-        }
-        state.extra["project_problem"] = problem
-    problem = state.extra.get("project_problem")
-    return problem if isinstance(problem, str) else None
+        state.facts = RunFacts(
+            run_id=new_run_id(),  # once per run: the provisional and the final verdict share it
+            project=project,
+            environment=environment_facts(),
+            git=git_facts(state.settings.rootdir),
+            problem=problem,
+        )
+    return state.facts
 
 
 def write(path: Path, doc: dict[str, Any]) -> None:
@@ -182,7 +177,3 @@ def _short(value: Any) -> str:
     """A value for a one-line message: its repr, cut short."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def failing(gates: Sequence[GateResult]) -> list[GateResult]:
-    return [g for g in gates if g.status is not Status.PASS]

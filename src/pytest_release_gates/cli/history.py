@@ -27,6 +27,7 @@ from ..history.identity import detect
 from ..history.jsonl import JsonlStore, read
 from ..history.run import MAX_FAILED_TESTS, entry_of, mask_entry
 from ..model import UsageError
+from ..project import project_facts
 
 DEFAULT_TIMEOUT: Final = 5.0
 
@@ -95,8 +96,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     root = Path(args.root)
     project, branch = args.project, args.branch
     if project is None:
-        from ..project import project_facts
-
         project = project_facts(root)[0].get("name") or root.resolve().name
     if branch is None:
         branch = detect(root).branch

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import statistics
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Entry", "Overview", "RunHistory", "build_entry", "entry_of", "for_run", "mask_entry"]
 
-#: session.extra key of this run's RunHistory.
-_RUN_KEY: Final = "history.run"
 #: Failing gates kept per entry: enough to tell why, small enough for 200 runs x 5,000 tests.
 MAX_FAILING_GATES: Final = 50
 MAX_FAILED_TESTS: Final = 2000
@@ -179,13 +176,13 @@ class RunHistory:
 
 def for_run(context: GateContext) -> RunHistory:
     """This run's RunHistory (one per run, on the controller)."""
-    extra = context.session.extra
-    run = extra.get(_RUN_KEY)
+    session = context.session
+    run = session.history
     if not isinstance(run, RunHistory):
-        facts = extra.get("facts") or {}
-        project = (facts.get("project") or {}).get("name") if isinstance(facts, dict) else None
+        facts = session.facts
+        project = (facts.project or {}).get("name") if facts is not None else None
         name = project if isinstance(project, str) and project else Path(context.rootdir).resolve().name
-        run = extra[_RUN_KEY] = RunHistory(context.settings, _mask(name), detect(context.rootdir))
+        run = session.history = RunHistory(context.settings, _mask(name), detect(context.rootdir))
     return run
 
 
@@ -199,35 +196,19 @@ def failed_tests(context: GateContext, reruns: Iterable[str] = ()) -> list[str]:
     return sorted(out)
 
 
-def metric_medians(context: GateContext) -> dict[str, dict[str, Any]]:
-    """Median of each tracked metric this run: ``{key: {"m": median, "u": unit, "h": higher_is_better}}``."""
-    from ..metrics import collect
-
-    values: dict[str, list[float]] = {}
-    meta: dict[str, dict[str, Any]] = {}
-    for metric in collect(context):
-        if not metric.values:
-            continue
-        values.setdefault(metric.key, []).extend(metric.values)
-        meta[metric.key] = {"u": metric.unit, "h": metric.higher_is_better}
-    out = {}
-    for key, vals in values.items():
-        info = {"m": _round(statistics.median(vals))}
-        info.update({k: v for k, v in meta[key].items() if v not in (False, "s")})  # defaults left out
-        out[key] = info
-    return out
-
-
 def build_entry(verdict: Mapping[str, Any], context: GateContext, *, reruns: Iterable[str] = (),
-                now: float | None = None) -> dict[str, Any]:
-    """One compact history entry for this run, from the verdict document (never re-derived), masked."""
+                metrics: Mapping[str, Mapping[str, Any]] | None = None, now: float | None = None) -> dict[str, Any]:
+    """One compact history entry for this run, from the verdict document (never re-derived), masked.
+
+    ``metrics``: the median of each tracked metric (``report.adapters.metric_medians``: the history
+    is core and does not read measurements itself)."""
     git = verdict.get("git") or {}
     run = for_run(context)
     ident = run.identity
     shard = _shard(verdict.get("shard"), ident)
     return entry_of(verdict, now=now, **{
         "failed": failed_tests(context, reruns)[:MAX_FAILED_TESTS],
-        "metrics": metric_medians(context),
+        "metrics": dict(metrics or {}),
         "run_id": verdict.get("run_id") if isinstance(verdict.get("run_id"), str) else uuid.uuid4().hex,
         "project": run.project,
         "branch": ident.branch or (git.get("branch") if isinstance(git, dict) else None),
@@ -280,7 +261,7 @@ _mask = redact.text
 mask_entry = redact.document
 
 
-def _round(x: float) -> float:
+def round6(x: float) -> float:
     """Six significant digits: plenty for a trend, half the bytes of a full repr."""
     return float(f"{x:.6g}") if math.isfinite(x) else 0.0
 

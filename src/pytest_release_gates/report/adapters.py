@@ -13,6 +13,7 @@ store could not take is held, and the verdict file rewritten.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,9 +23,10 @@ import pytest
 
 from .. import atomic, redact, verdict_file
 from ..history import run as history
+from ..metrics import collect
 from ..model import RUN, GateResult, Level, Status, UsageError
 from ..session import GateContext
-from . import ci, html, trend
+from . import ci, html, markdown, trend
 
 FLAKY_PLUGIN: Final = "release-gates-flaky"
 
@@ -51,6 +53,11 @@ class Reports:
         return [gate] if gate is not None else []
 
     def pytest_release_gates_report(self, verdict: dict[str, Any], context: GateContext) -> None:
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:  # first: it shows the verdict as decided, before the history may hold it
+            problem = markdown.append_step_summary(summary_path, verdict)
+            if problem:
+                context.session.outcome.warnings.append(problem)
         messages = context.messages
         run = history.for_run(context)
         entry = self._history(verdict, context)
@@ -94,7 +101,7 @@ class Reports:
         run = history.for_run(context)
         flaky = self.config.pluginmanager.get_plugin(FLAKY_PLUGIN)
         reruns = getattr(flaky, "reruns", None) or {}
-        entry = history.build_entry(verdict, context, reruns=reruns)
+        entry = history.build_entry(verdict, context, reruns=reruns, metrics=metric_medians(context))
         problem = run.record(entry)
         context.messages.extend(run.warnings())
         if problem and run.url.shared and context.settings.history_required and verdict["verdict"] == "deploy":
@@ -190,3 +197,19 @@ def _sparklines(entries: list[history.Entry]) -> list[str]:
     units = {k: str(v.get("u", "s")) if isinstance(v, dict) else "s" for k, v in current.items()}
     return trend.terminal_lines(series, units)
 
+
+def metric_medians(context: GateContext) -> dict[str, dict[str, Any]]:
+    """Median of each tracked metric this run: ``{key: {"m": median, "u": unit, "h": higher_is_better}}``."""
+    values: dict[str, list[float]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for metric in collect(context):
+        if not metric.values:
+            continue
+        values.setdefault(metric.key, []).extend(metric.values)
+        meta[metric.key] = {"u": metric.unit, "h": metric.higher_is_better}
+    out = {}
+    for key, vals in values.items():
+        info = {"m": history.round6(statistics.median(vals))}
+        info.update({k: v for k, v in meta[key].items() if v not in (False, "s")})  # defaults left out
+        out[key] = info
+    return out

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ..history.run import all_series, when
 from . import trend
 
 MAX_CHARTS: Final = 300
@@ -296,8 +297,6 @@ def _runs(entries: Sequence[Mapping[str, Any]], total: int | None, counts: Mappi
 
 
 def _when(entry: Mapping[str, Any]) -> str:
-    from ..history.run import when
-
     try:
         return when(entry)
     except (KeyError, ValueError, OverflowError, OSError, TypeError):
@@ -383,8 +382,6 @@ def _gate_table(gates: Sequence[Mapping[str, Any]]) -> str:
 
 def _trends(gates: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]],
             units: Mapping[str, str], total_runs: int) -> str:
-    from ..history.run import all_series
-
     series = all_series(entries)
     current = entries[-1].get("metrics") if entries else None
     keys = [k for k in current if k in series] if isinstance(current, dict) and current else list(series)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, final
 
-from .. import units
+from .. import fmt as fmt_mod
 
 SPARKS: Final = "▁▂▃▅▇"
 #: Runs shown in a terminal sparkline.
@@ -93,7 +93,7 @@ def fmt(value: float | None, unit: str = "s") -> str:
     if value is None or not math.isfinite(value):
         return "-"
     if unit == "s":
-        scale, name = units.time_unit(value)
+        scale, name = fmt_mod.time_unit(value)
         return f"{value * scale:.3g} {name}"
     text = f"{value:.4g}"
     return f"{text} {unit}" if unit else text

@@ -27,10 +27,6 @@ from ...config import CompareSettings, integer, number, str_list, string, table
 from ...model import REGRESSION
 from ...spec import ConfigKey, GateSpec
 
-#: ``GateSession.extra`` key: the metric keys (``"<nodeid>::<name>"``) the A/B decided.
-#: The committed-baseline regression gate skips them, so one metric gets one verdict line.
-DECIDED_KEY: Final = "compare_decided"
-
 TABLE: Final = (
     ConfigKey("ref", string, None),
     ConfigKey("paths", str_list, None),
@@ -52,4 +48,4 @@ SPEC = GateSpec(
     enabled=_asked,
 )
 
-__all__ = ["DECIDED_KEY", "SPEC", "TABLE"]
+__all__ = ["SPEC", "TABLE"]

@@ -8,8 +8,8 @@ working tree in interleaved rounds (see ``runner.py``), and decides each
 metric exactly as the committed-baseline regression gate would (the same
 ratio of medians, tolerance, ``rollback_ratio`` and Mann-Whitney test),
 only against a base measured on this machine, now. The metrics it decides
-are published under ``GateSession.extra[DECIDED_KEY]`` so the
-committed-baseline regression gate leaves them alone.
+are handed to the committed-baseline regression gate through ``GateSession.ab``
+(``decided``, computed once whichever gate asks first), so it leaves them alone.
 
 Fail closed: when the comparison cannot be made at all (not a git checkout,
 unknown revision, shallow clone, base code that does not import, a side that
@@ -29,26 +29,18 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import Any, Final, final
 
 import pytest
 
 from ... import metrics
 from ...config import Settings
 from ...model import REGRESSION, RUN, GateResult, Level, Status
-from ...session import GateContext
-from . import DECIDED_KEY, git, runner
-
-if TYPE_CHECKING:
-    from ..regression import gate as regression
-
-
-def _regression() -> Any:
-    """The regression gate module, imported late: ``gates/__init__`` imports this module."""
-    from ..regression import gate as regression
-
-    return regression
-
+from ...project import project_facts
+from ...session import SESSION_KEY, GateContext
+from ..regression import compare as rc
+from ..regression import gate as regression
+from . import git, runner
 
 #: Metric sources that measure speed and so take part in the A/B (``gate_metric`` values do not).
 #: ("regression": the call duration of a ``regression``-marked test.)
@@ -62,10 +54,10 @@ _SKIP_NAMES: Final = frozenset({"conftest", "setup", "noxfile", "tests", "test"}
 
 
 def _compare(current: Sequence[float], base: Sequence[float], sampled: bool, tolerance: float,
-             rollback_ratio: float, counted: bool = False) -> regression.Comparison:
+             rollback_ratio: float, counted: bool = False) -> rc.Comparison:
     """The regression gate's own comparison, with the base side as its "baseline entry"."""
     entry = {"median": statistics.median(base), "samples": list(base) if sampled else []}
-    result: regression.Comparison = _regression().compare(current, sampled, False, entry, tolerance, rollback_ratio,
+    result: rc.Comparison = rc.compare(current, sampled, False, entry, tolerance, rollback_ratio,
                                                           None, counted)
     return result
 
@@ -83,8 +75,6 @@ def code_paths(settings: Settings) -> list[str]:
         return list(settings.compare.paths)
     if (root / "src").is_dir():
         return ["src"]
-    from ...project import project_facts
-
     name = project_facts(root)[0].get("name")
     if isinstance(name, str):
         module = name.lower().replace("-", "_").replace(".", "_")
@@ -163,11 +153,11 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def _fmt_ratio(r: float) -> str:
-    return str(_regression().fmt_ratio(r))
+    return str(rc.fmt_ratio(r))
 
 
 def _fmt(x: float, unit: str) -> str:
-    return str(_regression().fmt_value(x, unit))
+    return str(rc.fmt_value(x, unit))
 
 
 @final
@@ -175,6 +165,9 @@ class Gate:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.interrupted: str | None = None
+        self._outcome: list[GateResult] | None = None
+        self._decided: frozenset[str] = frozenset()
+        self._failed = False
 
     @property
     def ref(self) -> str | None:
@@ -185,8 +178,29 @@ class Gate:
         if self.interrupted:  # after the core set its status from the verdict: Ctrl-C reads as Ctrl-C
             session.exitstatus = pytest.ExitCode.INTERRUPTED
 
-    @pytest.hookimpl(tryfirst=True)  # before the regression gate, which skips what this decides
+    def pytest_configure(self, config: pytest.Config) -> None:
+        state = config.stash.get(SESSION_KEY, None)
+        if state is not None:
+            state.ab = self  # the regression gate asks `decided`
+
+    def decided(self, context: GateContext) -> frozenset[str]:
+        """The metric keys this A/B decides (none when it could not compare); measures once."""
+        if not self._failed:
+            self._run(context)
+        return self._decided
+
+    @pytest.hookimpl(tryfirst=True)  # a crash while measuring is reported as this gate's
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
+        return self._run(context)
+
+    def _run(self, context: GateContext) -> list[GateResult]:
+        if self._outcome is None:
+            self._failed = True  # until it returns: a crash is reported once, by the caller
+            self._outcome = list(self._compare_all(context))
+            self._failed = False
+        return self._outcome
+
+    def _compare_all(self, context: GateContext) -> Iterable[GateResult]:
         ref = self.ref
         if not ref:
             return []
@@ -224,7 +238,7 @@ class Gate:
     # ------------------------------------------------------------ selecting and measuring
 
     def _select(self, context: GateContext) -> dict[str, metrics.Metric]:
-        passing, _other = _regression().gather(context)
+        passing, _other = regression.gather(context)
         return {k: m for k, m in passing.items() if m.source in SOURCES}
 
     def _measure(self, context: GateContext, ref: str, selected: Mapping[str, metrics.Metric],
@@ -302,7 +316,7 @@ class Gate:
         out: list[GateResult] = []
         for key in sorted(selected):
             out.append(self._decide(key, selected[key], base, cur, where, extra))
-        context.session.extra[DECIDED_KEY] = frozenset(selected)
+        self._decided = frozenset(selected)
         tests = len({m.nodeid for m in selected.values()})
         rounds = settings.compare.rounds
         n = len(selected)
@@ -329,7 +343,6 @@ class Gate:
         if why is not None:
             return GateResult(REGRESSION, key, Status.WARN, Level.HOLD,
                               f"no base to compare: at {where} {why}", metric=m.name, extra=dict(extra))
-        regression = _regression()
         cur_values = [v for r in cur_rounds for v in r]
         base_values = [v for r in base_rounds for v in r]
         if m.counted:  # every round repeats a side's one count: one round's batches are the samples
@@ -343,10 +356,10 @@ class Gate:
             tol = self.settings.regression_tolerance
         c = _compare(cur_values, base_values, m.sampled, tol, self.settings.rollback_ratio, m.counted)
         uneven, slower_in = None, _slower_rounds(cur_rounds, base_rounds)
-        if m.sampled and c.outcome == regression.REGRESSED:
+        if m.sampled and c.outcome == rc.REGRESSED:
             uneven = _uneven(slower_in)
             if uneven:
-                c = dataclasses.replace(c, outcome=regression.NOISE, rollback=False)
+                c = dataclasses.replace(c, outcome=rc.NOISE, rollback=False)
         desc = (f"{_fmt(c.current, m.unit)} vs {_fmt(c.baseline, m.unit)} per call" if m.counted
                 else f"median {_fmt(c.current, m.unit)} vs {_fmt(c.baseline, m.unit)}")
         if c.p is not None:
@@ -358,19 +371,19 @@ class Gate:
         else:
             desc += f"; {len(cur_values)} vs {len(base_values)} {'samples' if m.sampled else 'runs'}"
         worse = "more instructions" if m.counted else "slower" if m.unit == "s" else "worse"
-        ratio = regression.fmt_ratio(c.ratio, 3) if m.counted else _fmt_ratio(c.ratio)
-        tol_text = regression.fmt_tolerance(tol) if m.counted else f"{tol:.0%}"
+        ratio = rc.fmt_ratio(c.ratio, 3) if m.counted else _fmt_ratio(c.ratio)
+        tol_text = rc.fmt_tolerance(tol) if m.counted else f"{tol:.0%}"
         status, level = Status.PASS, Level.HOLD
-        if c.outcome == regression.REGRESSED:
+        if c.outcome == rc.REGRESSED:
             status = Status.FAIL
             level = Level.ROLLBACK if c.rollback else Level.HOLD
             what = f"{ratio} {worse} vs {where} ({desc}; tolerance {tol_text}"
             what += f", rollback at {self.settings.rollback_ratio:g}x)" if c.rollback else ")"
         elif uneven:
             what = f"{ratio} vs {where} but {uneven}: within noise ({desc})"
-        elif c.outcome == regression.NOISE:
+        elif c.outcome == rc.NOISE:
             what = f"{ratio} vs {where} but not significant: within noise ({desc})"
-        elif c.outcome == regression.IMPROVED:
+        elif c.outcome == rc.IMPROVED:
             what = (f"{ratio} vs {where}: fewer instructions than the base ({desc})" if m.counted
                     else f"{ratio} vs {where}: faster than the base ({desc})")
         else:

@@ -25,215 +25,28 @@ not pass never passes: it is a warning that it was not checked.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Generator, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from typing import Any, Final, final
 
 import pytest
 
-from ... import memory, metrics, perf, tracing, units
+from ... import fmt, memory, metrics, perf, tracing
 from ...config import Settings
+from ...limits import NONE, PERCENTILES, Resolved, config_budgets, resolve, resolved_key
 from ...model import BUDGET, GateResult, Level, Status
 from ...session import GateContext, observe, own_failure
 
 KIND: Final = "budget"
-LIMIT_KEYS: Final = ("seconds", "memory_mb", "p50", "p95", "p99")
-PERCENTILES: Final = ("p50", "p95", "p99")
-_UNITS: Final = {"seconds": "s", "memory_mb": "MB"}
 #: Passing budgets listed one by one in the verdict; the rest are summed up in one gate.
 MAX_LISTED_PASSES: Final = 100
+_peak_key: Final = pytest.StashKey[int | str]()
+_bench_key: Final = pytest.StashKey[tuple[bool, list[float] | None, str]]()
+_NO_BENCH: Final[tuple[bool, list[float] | None, str]] = (False, None, "")
 _WHY: Final = {"skipped": "was skipped", "xfailed": "xfailed", "failed": "failed",
                "errored in setup": "errored in setup"}
 
 
-def budget(
-    seconds: float | None = None,
-    *,
-    memory_mb: float | None = None,
-    p50: float | None = None,
-    p95: float | None = None,
-    p99: float | None = None,
-) -> dict[str, float]:
-    """Signature of the ``budget`` marker: Python itself rejects unknown keywords."""
-    given = {"seconds": seconds, "memory_mb": memory_mb, "p50": p50, "p95": p95, "p99": p99}
-    out: dict[str, float] = {}
-    for key, value in given.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{key} must be a number, got {value!r}")
-        x = float(value)
-        if not math.isfinite(x) or x <= 0:
-            raise ValueError(f"{key} must be a positive, finite number, got {value!r}")
-        out[key] = x
-    if not out:
-        raise ValueError(f"give at least one limit ({', '.join(LIMIT_KEYS)})")
-    return out
-
-
-# ------------------------------------------------------------------ resolution
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
-    return re.compile("".join(parts) + r"\Z", re.DOTALL)
-
-
-def is_glob(key: str) -> bool:
-    return "*" in key or "?" in key
-
-
-@final
-class ConfigBudgets:
-    """The ``[budgets]`` table, ready to match node ids."""
-
-    __slots__ = ("exact", "globs")
-
-    def __init__(self, table: Mapping[str, Mapping[str, float]]) -> None:
-        self.exact: dict[str, Mapping[str, float]] = {}
-        self.globs: list[tuple[str, re.Pattern[str], Mapping[str, float]]] = []
-        for key, limits in table.items():
-            if is_glob(key):
-                self.globs.append((key, _glob(key), limits))
-            else:
-                self.exact[key] = limits
-
-    def match(self, nodeid: str) -> tuple[str, Mapping[str, float]] | None:
-        limits = self.exact.get(nodeid)
-        if limits is not None:
-            return nodeid, limits
-        for key, rx, limits in self.globs:
-            if rx.match(nodeid):
-                return key, limits
-        return None
-
-    def unmatched(self, nodeids: Iterable[str]) -> list[str]:
-        """Keys that match none of ``nodeids`` (in file order)."""
-        ids = list(nodeids)
-        known = set(ids)
-        missing = [k for k in self.exact if k not in known]
-        missing += [k for k, rx, _ in self.globs if not any(rx.match(n) for n in ids)]
-        order = {k: i for i, k in enumerate([*self.exact, *(g[0] for g in self.globs)])}
-        return sorted(missing, key=order.__getitem__)
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """The budget of one test: its limits, where each came from, and what the marker overrode."""
-
-    limits: dict[str, float] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    overrides: tuple[str, ...] = ()
-    error: str | None = None
-
-
-_NONE: Final = Resolved()
-_resolved_key: Final = pytest.StashKey[Resolved]()
-_config_key: Final = pytest.StashKey[ConfigBudgets]()
-_peak_key: Final = pytest.StashKey[int | str]()
-_shared_key: Final = pytest.StashKey[dict[Any, Resolved]]()
-_bench_key: Final = pytest.StashKey[tuple[bool, list[float] | None, str]]()
-_NO_BENCH: Final[tuple[bool, list[float] | None, str]] = (False, None, "")
-
-
-def config_budgets(config: pytest.Config, settings: Settings) -> ConfigBudgets:
-    table = config.stash.get(_config_key, None)
-    if table is None:
-        table = config.stash[_config_key] = ConfigBudgets(settings.budgets)
-    return table
-
-
-def resolve(item: pytest.Item, settings: Settings, marked: AbstractSet[str] | None = None) -> Resolved:
-    """This test's budget (cached on the item): marker limits over config limits.
-
-    ``marked``, when given, names the markers the test carries: no ``budget`` in it spares the lookup.
-    """
-    if _resolved_key in item.stash:  # not stash.get: a miss raises and catches a KeyError, every test
-        return item.stash[_resolved_key]
-    table = config_budgets(item.config, settings)
-    found = table.match(item.nodeid) if (table.exact or table.globs) else None
-    marker = item.get_closest_marker("budget") if marked is None or "budget" in marked else None
-    if found is None and marker is None:
-        item.stash[_resolved_key] = _NONE
-        return _NONE
-    # Tests with the same marker and config entry share one (immutable) Resolved: a suite with a
-    # budget on every test then allocates per distinct budget, not per test.
-    shared = item.config.stash.setdefault(_shared_key, {})
-    try:
-        cache_key: Any = (found[0] if found else None, marker.args if marker else None,
-                          tuple(sorted(marker.kwargs.items())) if marker and marker.kwargs else None)
-        res = shared.get(cache_key)
-    except TypeError:  # unhashable marker arguments: resolve this one on its own
-        cache_key, res = None, None
-    if res is None:
-        res = _resolve(item, found, marker)
-        if cache_key is not None and res.error is None:
-            shared[cache_key] = res
-    item.stash[_resolved_key] = res
-    return res
-
-
-def _resolve(item: pytest.Item, found: tuple[str, Mapping[str, float]] | None, marker: pytest.Mark | None,
-             ) -> Resolved:
-    limits: dict[str, float] = {}
-    sources: dict[str, str] = {}
-    overrides: list[str] = []
-    if found is not None:
-        key, cfg = found
-        limits.update(cfg)
-        sources.update(dict.fromkeys(cfg, f"[budgets] {key!r}"))
-    if marker is not None:
-        try:
-            mine = budget(*marker.args, **marker.kwargs)
-        except (TypeError, ValueError) as exc:
-            return Resolved(error=f"invalid @pytest.mark.budget on {item.nodeid}: {exc}")
-        for k, v in mine.items():
-            if k in limits:
-                overrides.append(f"{k}: marker {_fmt(k, v)} overrides {sources[k]} {_fmt(k, limits[k])}")
-            limits[k] = v
-            sources[k] = "marker"
-    return Resolved(limits, sources, tuple(overrides))
-
-
-# ------------------------------------------------------------------ formatting
-
-
-def _three(x: float) -> str:
-    """Three significant digits, never an exponent."""
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
-
-
-def fmt_seconds(v: float, like: float | None = None) -> str:
-    """Seconds in a readable unit: the unit ``like`` (a limit) would get, so value and limit compare at a glance."""
-    scale, unit = units.time_unit(v if like is None else like, smallest_in_s=0.1)
-    return f"{v:.2f} s" if unit == "s" else f"{_three(v * scale)} {unit}"
-
-
-def fmt_wall(v: float, like: float | None = None) -> str:
-    """Wall time always in seconds (as SPEC writes ``took 1.42 s, budget 1.00 s``), with enough decimals
-    for two significant digits of ``like`` (a limit): ``0.050 s``."""
-    ref = v if like is None else like
-    decimals = 2 if ref >= 0.1 or ref <= 0 else min(9, 1 - math.floor(math.log10(ref)))
-    if like is not None and 0 < v < 0.1:  # far under its limit: one significant digit, never "0.00 s"
-        decimals = max(decimals, min(9, -math.floor(math.log10(v))))
-    return f"{v:.{decimals}f} s"
-
-
-def _fmt(metric: str, v: float, like: float | None = None) -> str:
-    if metric == "memory_mb":
-        return f"{v:.1f} MB"
-    return fmt_wall(v, like) if metric == "seconds" else fmt_seconds(v, like)
-
-
-fmt_ratio: Final = units.fmt_ratio
 
 
 def _check(metric: str, subject: str | None, value: float | None, limit: float, source: str,
@@ -258,11 +71,11 @@ def _report_line(c: dict[str, Any]) -> str:
     """One line for the failed test report."""
     metric, value, limit = c["metric"], c["value"], c["limit"]
     if metric == "seconds":
-        return f"call took {_fmt(metric, value, limit)}, budget {_fmt(metric, limit)}"
+        return f"call took {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)}"
     if metric == "memory_mb":
-        return f"call peaked at {_fmt(metric, value)} above its start, budget {_fmt(metric, limit)}"
+        return f"call peaked at {fmt.limit(metric, value)} above its start, budget {fmt.limit(metric, limit)}"
     what = f"perf {c['measure']!r}" if c.get("measure") else "benchmark"
-    return f"{what} {metric} {_fmt(metric, value, limit)}, budget {_fmt(metric, limit)}"
+    return f"{what} {metric} {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)}"
 
 
 # ------------------------------------------------------------------ pytest-benchmark bridge
@@ -300,7 +113,7 @@ class MemoryBracket:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        res = item.stash.get(_resolved_key, _NONE)  # set at setup: a hit
+        res = item.stash.get(resolved_key, NONE)  # set at setup: a hit
         if "memory_mb" not in res.limits:
             return (yield)
         tracker = memory.tracker()
@@ -355,7 +168,7 @@ class Gate:
                 observe(item, KIND, {"checked": False, "why": why, "limits": res.limits})
 
     def _after_call(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        res = item.stash.get(_resolved_key, _NONE)
+        res = item.stash.get(resolved_key, NONE)
         measured = perf.measurements(item)
         # Not stash.get: for the many tests without pytest-benchmark, its miss raises and catches a KeyError.
         uses_bench, bench, bench_why = item.stash[_bench_key] if _bench_key in item.stash else _NO_BENCH  # noqa: SIM401
@@ -440,7 +253,7 @@ class Gate:
         for nodeid, data in latest.items():
             if not data.get("checked"):
                 why = "timed out" if nodeid in timed_out else _WHY.get(str(data.get("why")), "did not pass")
-                limits = ", ".join(f"{k} {_fmt(k, float(v))}" for k, v in dict(data.get("limits", {})).items())
+                limits = ", ".join(f"{k} {fmt.limit(k, float(v))}" for k, v in dict(data.get("limits", {})).items())
                 yield GateResult(BUDGET, nodeid, Status.WARN, Level.HOLD,
                                  f"budget not checked: the test {why}" + (f" ({limits})" if limits else ""))
                 continue
@@ -469,12 +282,12 @@ class Gate:
         rest = passed[MAX_LISTED_PASSES:]
         if rest:
             yield GateResult(BUDGET, "", Status.PASS, Level.HOLD,
-                             f"{len(rest)} more budgets met, each within {fmt_ratio(rest[0][0])} of its limit",
+                             f"{len(rest)} more budgets met, each within {fmt.fmt_ratio(rest[0][0])} of its limit",
                              extra={"budgets_met": len(rest)})
 
     def _result(self, nodeid: str, c: Mapping[str, Any], data: Mapping[str, Any]) -> GateResult:
         metric, value, limit = str(c["metric"]), c.get("value"), float(c["limit"])
-        extra: dict[str, Any] = {"unit": _UNITS.get(metric, "s"), "source": c.get("source", "")}
+        extra: dict[str, Any] = {"unit": fmt.LIMIT_UNITS.get(metric, "s"), "source": c.get("source", "")}
         if c.get("method"):
             extra["method"] = c["method"]
         if c.get("measure"):
@@ -489,11 +302,11 @@ class Gate:
         label = "took" if metric == "seconds" else "peak memory" if metric == "memory_mb" else metric
         if value is None:
             return GateResult(BUDGET, subject, Status.WARN, Level.HOLD,
-                              f"{label} not checked, budget {_fmt(metric, limit)}: {c.get('note', 'no data')}",
+                              f"{label} not checked, budget {fmt.limit(metric, limit)}: {c.get('note', 'no data')}",
                               metric=metric, limit=limit, extra=extra)
         value = float(value)
         ratio = value / limit
-        text = f"{label} {_fmt(metric, value, limit)}, budget {_fmt(metric, limit)} ({fmt_ratio(ratio)})"
+        text = f"{label} {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)} ({fmt.fmt_ratio(ratio)})"
         if value > limit and traced:
             status = Status.WARN
             text = (f"measured under {tracing.describe(traced)}: {text}: a tracer slows the code it times, so "

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ...config import POLICIES, AcceptedType, ConfigError, choice, str_list
+from ...config import AcceptedType, ConfigError, choice, str_list
+from ...levels import POLICIES
 from ...model import NEW_ERROR_TYPE
 from ...spec import ConfigKey, GateSpec, MarkerSpec
 

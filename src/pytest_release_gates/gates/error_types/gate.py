@@ -5,7 +5,7 @@ Capture happens on the process that runs each test (an xdist worker or the
 only process): the exception of a failing test, ERROR log records, recorded
 warnings and, on Python 3.12+ with ``error_scope``, exceptions swallowed
 inside the named packages. Each becomes an occurrence (see
-``error_capture``) shipped to the controller, which compares the merged set
+``capture``) shipped to the controller, which compares the merged set
 with the baseline's ``error_types`` section. Capture never changes what the
 test sees: it adds one handler to the root logger, reads what pytest already
 records, and swallows its own failures.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ...config import POLICIES, choice, integer, number
+from ...config import choice, integer, number
+from ...levels import POLICIES
 from ...spec import ConfigKey, GateSpec
 
 SPEC = GateSpec(

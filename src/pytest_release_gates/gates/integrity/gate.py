@@ -26,13 +26,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from ... import units
+from ... import fmt
 from ...config import IntegritySettings, Settings
 from ...model import INTEGRITY, GateResult, Level, Status, UsageError
 from ...session import GateContext
 
 # The file machinery (hashing, manifests, content rules) is imported where it is used, so a run
-# without [integrity] never loads it: it is a third of the gates' import time.
+# without [integrity] never loads it: it is a third of the gates' import time (rules alone ~96 ms
+# cumulative, `python -X importtime` on a loaded 2-core machine).
 if TYPE_CHECKING:
     from . import manifest as mf
     from . import rules as rules_mod
@@ -144,13 +145,13 @@ class Gate:
             return [f"integrity: patterns {list(integ.patterns)} select no file: {manifest} not written"]
         accepted = mf.diff_manifests(previous, out.manifest) if previous is not None else []
         if previous is not None and not accepted and old is None:
-            return [f"integrity: manifest {manifest} unchanged ({units.plural(len(out.manifest.files), 'file')})"]
+            return [f"integrity: manifest {manifest} unchanged ({fmt.plural(len(out.manifest.files), 'file')})"]
         try:
             mf.write(manifest, out.manifest)
         except UsageError as exc:
             return [f"integrity: could not write the manifest: {exc}"]
         if previous is None:
-            lines = [f"integrity: created manifest {manifest} ({units.plural(len(out.manifest.files), 'file')})"]
+            lines = [f"integrity: created manifest {manifest} ({fmt.plural(len(out.manifest.files), 'file')})"]
         elif old is not None:
             lines = [f"integrity: wrote manifest {manifest} in place of the old default {old}, which is no "
                      f"longer read: commit {manifest.name}"]
@@ -229,7 +230,7 @@ class Gate:
         if not out.differences:
             verb = "matches" if out.checked == 1 else "match"
             yield GateResult(INTEGRITY, subject, Status.PASS, Level.HOLD,
-                             f"{units.plural(out.checked, 'file')} {verb} the manifest", value=float(out.checked))
+                             f"{fmt.plural(out.checked, 'file')} {verb} the manifest", value=float(out.checked))
 
     def _findings(self, context: GateContext, integ: IntegritySettings, manifest: Path | None
                   ) -> Iterator[GateResult]:

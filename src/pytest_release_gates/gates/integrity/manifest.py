@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple, final
@@ -393,7 +393,3 @@ def summarize(diffs: Sequence[Difference]) -> str:
     for d in diffs:
         counts[d.kind] = counts.get(d.kind, 0) + 1
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 99)))
-
-
-def entries_of(states: Mapping[str, FileState]) -> dict[str, Entry]:
-    return {p: entry_of(s) for p, s in states.items() if s.error is None and not s.changed}

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, final
 
+from ...model import UsageError
 from ...redact import (
     CLOUD_HINTS,
     CLOUD_KEY,
@@ -421,8 +422,6 @@ def validate_section(path: object, section: Mapping[str, object]) -> None:
     """Baseline validator for the ``integrity`` section (declared by the kind's ``SPEC``): a
     malformed entry makes the file unreadable (and so never overwritten), rather than silently
     accepting or dropping findings."""
-    from ...model import UsageError
-
     unknown = set(section) - {"findings"}
     if unknown:
         raise UsageError(f"{path}: integrity: unknown key {sorted(unknown)[0]!r} (expected 'findings')")

@@ -20,6 +20,6 @@ SPEC = GateSpec(
         "regression", "regression(tolerance=None): track this test's call duration against the release-gate baseline."
     ),),
     section="regression",
-    validator="pytest_release_gates.gates.regression.gate:validate_section",
+    validator="pytest_release_gates.gates.regression.entries:validate_section",
     order=4,
 )

@@ -38,82 +38,38 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
 from packaging.version import InvalidVersion, Version
 
 from ... import baseline as baseline_mod
-from ... import calibration, metrics, tracing, units
+from ... import metrics, tracing
 from ...config import Settings
 from ...measure import instructions
-from ...model import REGRESSION, GateResult, Level, Status, UsageError
+from ...model import REGRESSION, GateResult, Level, Status
+from ...project import project_facts
 from ...session import GateContext, observe
-from ...significance import ALPHA, can_reach, mann_whitney
+from ...significance import ALPHA
+from .compare import (
+    IMPROVED,
+    NOISE,
+    OK,
+    REGRESSED,
+    Comparison,
+    compare,
+    describe,
+    fmt_tolerance,
+    fmt_value,
+    ratio_text,
+    worse_word,
+)
+from .entries import COUNT_ENVS, MEASURED_KEYS, SECTION, count_env_differences, make_entry
 
-SECTION: Final = "regression"
 MARKER_KIND: Final = "regression-marker"
 DURATION_NAME: Final = "duration"
 DURATION_SOURCE: Final = "regression"
-#: ``GateSession.extra`` key under which the A/B comparison (compare/) lists the metric keys it decided.
-COMPARE_DECIDED_KEY: Final = "compare_decided"
-#: Raw samples kept per entry (evenly spaced order statistics, min and max included):
-#: enough for the significance test, small enough that 1,000 metrics stay under 1 MB.
-SAMPLE_CAP: Final = 40
-#: Relative slack on ratio thresholds, so six-digit rounding of the baseline never decides.
-_EPS: Final = 2e-6
-#: Keys the plugin measures; every other key of an entry (debt, notes) is the user's and survives re-recording.
-MEASURED_KEYS: Final = frozenset(
-    {"count", "median", "spread", "samples", "direction", "machine", "unit", "source", "reference", "traced",
-     "count_env"}
-)
-#: Baseline ``meta`` key: the environments counted entries were counted in, by id (entry key ``count_env``).
-COUNT_ENVS: Final = "count_envs"
 _MAX_LINES: Final = 25
-
-
-def validate_section(path: Path, section: dict[str, Any]) -> None:
-    """Baseline validator of the ``regression`` section: numbers where numbers belong, a known
-    direction, valid debt."""
-    is_number, short = baseline_mod.is_number, baseline_mod.short
-    for key, entry in section.items():
-        where = f"{path}: regression entry {key!r}"
-        if not isinstance(entry, dict):
-            raise UsageError(f"{where} must be an object, got {short(entry)}")
-        if "median" not in entry:
-            raise UsageError(f"{where}: 'median' is missing")
-        if not is_number(entry["median"]):
-            raise UsageError(f"{where}: 'median' must be a number, got {short(entry['median'])}")
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {short(count)}")
-        if "spread" in entry and not is_number(entry["spread"]):
-            raise UsageError(f"{where}: 'spread' must be a number, got {short(entry['spread'])}")
-        samples = entry.get("samples", [])
-        if not isinstance(samples, list) or not baseline_mod.all_numbers(samples):
-            raise UsageError(f"{where}: 'samples' must be a list of numbers")
-        if entry.get("direction", "lower") not in ("lower", "higher"):
-            raise UsageError(f"{where}: 'direction' must be 'lower' or 'higher', got {short(entry['direction'])}")
-        for k in ("machine", "unit", "source", "traced", "count_env"):
-            if k in entry and not isinstance(entry[k], str):
-                raise UsageError(f"{where}: {k!r} must be a string, got {short(entry[k])}")
-        if "reference" in entry:
-            ref = entry["reference"]
-            ok = (
-                isinstance(ref, dict)
-                and isinstance(ref.get("id"), str)
-                and is_number(ref.get("seconds"))
-                and ref["seconds"] > 0
-                and (is_number(ref.get("cpu", 0)) and 0 <= ref.get("cpu", 0) <= 1)
-            )
-            if not ok:
-                raise UsageError(
-                    f"{where}: 'reference' must be {{\"id\": <string>, \"seconds\": <positive number>, "
-                    f"\"cpu\": <0 to 1>}}, got {short(ref)}"
-                )
-        baseline_mod.debt_of(entry, where=where)
 
 
 def regression(tolerance: float | None = None) -> float | None:
@@ -125,164 +81,6 @@ def regression(tolerance: float | None = None) -> float | None:
     if tolerance < 0:
         raise ValueError(f"tolerance must not be negative, got {tolerance!r}")
     return float(tolerance)
-
-
-# ---------------------------------------------------------------- comparing
-
-OK: Final = "ok"
-NOISE: Final = "noise"  # beyond tolerance, but not significant
-REGRESSED: Final = "regressed"
-IMPROVED: Final = "improved"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    outcome: str
-    ratio: float  # worse-direction ratio: > 1 is worse
-    current: float
-    baseline: float
-    p: float | None  # None when no significance test was made
-    note: str  # how it was decided, for the message ("" when by significance test)
-    rollback: bool
-    scaling: calibration.Scaling | None = None  # calibrated: how the baseline was scaled
-
-
-def worse_ratio(current: float, base: float, higher_is_better: bool) -> float:
-    """current/baseline (lower is better) or baseline/current (higher is better).
-
-    For zero or negative values, where a quotient means nothing, the relative
-    change in the worse direction: ``1 + worse_delta / |baseline|``.
-    """
-    if current == base:
-        return 1.0
-    if current > 0 and base > 0:
-        return base / current if higher_is_better else current / base
-    worse_delta = (base - current) if higher_is_better else (current - base)
-    if base == 0:
-        return math.inf if worse_delta > 0 else 0.0
-    return max(0.0, 1.0 + worse_delta / abs(base))
-
-
-def compare(
-    values: Sequence[float],
-    sampled: bool,
-    higher_is_better: bool,
-    entry: Mapping[str, Any],
-    tolerance: float,
-    rollback_ratio: float,
-    calibrated: calibration.Calibration | None = None,
-    counted: bool = False,
-) -> Comparison:
-    """``values`` against ``entry``; ``calibrated``: the calibration measured with them; ``counted``: instruction
-    counts per batch (no significance test when both sides repeat exactly)."""
-    values = sorted(values)  # once: the median and the rank test both use it (re-sorting sorted data is cheap)
-    current = _median_sorted(values)
-    recorded = float(entry["median"])
-    base_samples: Sequence[float] = entry.get("samples", ())  # validated as numbers on load
-    scaled = calibration.scaling(calibrated, entry)
-    notes = [] if scaled is not None else [calibration.why_not(calibrated, entry)]
-    if scaled is not None:  # the baseline as it would time on the machine as fast as it is now
-        base = recorded * scaled.factor
-        base_samples = [x * scaled.factor for x in base_samples]
-    else:
-        base = recorded
-    ratio = worse_ratio(current, base, higher_is_better)
-    p: float | None = None
-    note = ""
-    if counted and len(values) > 1 and len(base_samples) > 1:
-        varies = max(instructions.spread(values), instructions.spread(base_samples))
-        if varies == 0:
-            sampled = False  # the same count every batch, on both sides: the ratio is exact
-            notes.append("counts repeat exactly: no significance test needed")
-        else:
-            notes.append(f"counts vary by up to {varies:.2%} between batches"
-                         + (" (does the function depend on time, randomness or state outside it?)"
-                            if varies > tolerance else "")
-                         + ", so the rank test decides too")
-    if sampled:
-        if len(values) < 2 or len(base_samples) < 2:
-            note = (
-                "the baseline has no samples: decided by ratio alone"
-                if len(base_samples) < 2
-                else "one sample: decided by ratio alone"
-            )
-        elif not can_reach(len(values), len(base_samples)):
-            note = (
-                f"too few samples ({len(values)} vs {len(base_samples)}) for a significance test: "
-                "decided by ratio alone"
-            )
-        else:
-            p = mann_whitney(values, base_samples).p
-    significant = p is None or p < ALPHA
-    rollback = ratio >= rollback_ratio * (1 - _EPS)
-    worse = ratio > (1 + tolerance) * (1 + _EPS) or rollback
-    better = ratio * (1 + tolerance) < 1 - _EPS
-    if worse:
-        outcome = REGRESSED if significant else NOISE
-    elif better:
-        outcome = IMPROVED if significant else OK
-    else:
-        outcome = OK
-    note = "; ".join(n for n in (*notes, note) if n)
-    return Comparison(outcome, ratio, current, recorded, p, note, rollback and outcome == REGRESSED, scaled)
-
-
-def _median_sorted(values: Sequence[float]) -> float:
-    n = len(values)
-    mid = n // 2
-    return float(values[mid]) if n % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-# ---------------------------------------------------------------- formatting
-
-
-def fmt_value(x: float, unit: str) -> str:
-    if not math.isfinite(x):
-        return str(x)
-    if unit == "instructions":  # per call: whole counts read best (1,511,210)
-        return f"{x:,.0f}"
-    if unit == "s":
-        scale, name = units.time_unit(x)
-        return f"{x * scale:.3g} {name}"
-    return f"{x:.6g}{(' ' + unit) if unit else ''}"
-
-
-fmt_ratio: Final = units.fmt_ratio
-
-
-def _ratio(r: float, unit: str) -> str:
-    """Counts are exact: their ratio gets three decimals (1.031x), timings two."""
-    return fmt_ratio(r, 3 if unit == "instructions" else 2)
-
-
-def fmt_tolerance(t: float) -> str:
-    return f"{t * 100:.3g}%"
-
-
-def _describe(c: Comparison, unit: str, higher_is_better: bool) -> str:
-    if unit == "instructions":
-        bits = f"{fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)} per call"
-    elif c.scaling is None:
-        bits = f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline, unit)}"
-    else:  # the figures compared are the current median and the scaled baseline: say both, then how
-        sc = c.scaling
-        bits = (f"median {fmt_value(c.current, unit)} vs {fmt_value(c.baseline * sc.factor, unit)}, calibrated: "
-                f"the baseline's {fmt_value(c.baseline, unit)} scaled {sc.factor:.2f}x, as the machine's reference "
-                f"takes {sc.speed:.2f}x its recorded time, {sc.cpu:.0%} of the time computing")
-    if higher_is_better:
-        bits += ", higher is better"
-    if c.p is not None:
-        bits += f", p={c.p:.2g}"
-    if c.note:
-        bits += f"; {c.note}"
-    return bits
-
-
-def _worse_word(unit: str, higher_is_better: bool) -> str:
-    if unit == "instructions" and not higher_is_better:
-        return "more instructions"
-    return "slower" if unit == "s" and not higher_is_better else "worse"
 
 
 # ---------------------------------------------------------------- the gate
@@ -319,46 +117,6 @@ def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, m
     passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}
     other = {k: m for k, m in found.items() if k not in passing}
     return passing, other
-
-
-def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
-    vals = sorted(m.values)
-    med = statistics.median(vals)
-    entry: dict[str, Any] = {
-        "count": len(vals),
-        "median": med,
-        "direction": "higher" if m.higher_is_better else "lower",
-        "machine": machine,
-        "source": m.source or "metric",
-        "unit": m.unit,
-    }
-    if m.sampled and len(vals) > 1:
-        entry["samples"] = thin(vals, SAMPLE_CAP)
-        entry["spread"] = statistics.median(abs(v - med) for v in vals)
-    if m.calibration is not None:
-        entry["reference"] = m.calibration.as_entry()
-    if m.traced:
-        entry["traced"] = m.traced
-    if m.counted:  # the same on any machine with the same environment: that, not the machine, is recorded
-        del entry["machine"]
-        if m.count_env:
-            entry["count_env"] = instructions.environment_id(m.count_env)
-    return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
-
-
-def count_env_differences(baseline: Any, entry: Mapping[str, Any], m: metrics.Metric) -> list[str]:
-    """What differs between where a counted entry was counted and where ``m`` was (empty: comparable)."""
-    envs = baseline.meta.get(COUNT_ENVS)
-    recorded = envs.get(entry.get("count_env")) if isinstance(envs, dict) else None
-    return instructions.differences(recorded if isinstance(recorded, dict) else None, m.count_env or {})
-
-
-def thin(sorted_values: Sequence[float], cap: int) -> list[float]:
-    """At most ``cap`` evenly spaced order statistics (min and max kept): deterministic."""
-    n = len(sorted_values)
-    if n <= cap:
-        return list(sorted_values)
-    return [sorted_values[round(i * (n - 1) / (cap - 1))] for i in range(cap)]
 
 
 def _noisy(m: metrics.Metric) -> bool:
@@ -458,8 +216,8 @@ class Gate:
             user = {k: v for k, v in old.items() if k not in MEASURED_KEYS}
             debt = baseline_mod.debt_of(old, where=key)
             why = {
-                REGRESSED: f"accepted {_ratio(c.ratio, m.unit)} {_worse_word(m.unit, m.higher_is_better)}",
-                IMPROVED: f"improved to {_ratio(c.ratio, m.unit)}",
+                REGRESSED: f"accepted {ratio_text(c.ratio, m.unit)} {worse_word(m.unit, m.higher_is_better)}",
+                IMPROVED: f"improved to {ratio_text(c.ratio, m.unit)}",
             }.get(c.outcome, "re-recorded")
             was_unit = str(old.get("unit", "s"))
             if was_unit != m.unit:  # timed before, counted now (or back): the ratio means nothing
@@ -564,7 +322,8 @@ class Gate:
         section = baseline.get(SECTION)
         passing, _other = gather(context)
         # Metrics the same-job A/B (--gate-compare-ref) already decided: one metric, one verdict line.
-        for key in context.session.extra.get(COMPARE_DECIDED_KEY) or ():
+        ab = context.session.ab
+        for key in ab.decided(context) if ab is not None else ():
             passing.pop(key, None)
         here = baseline_mod.machine_id(baseline_mod.machine_fingerprint())
         today = dt.date.today()
@@ -661,9 +420,9 @@ class Gate:
                               f"measured in {m.unit} now, but the baseline holds {entry.get('unit', 's')}: "
                               "record it again with --gate-update-baseline", metric=m.name)
         c = compare(m.values, m.sampled, hib, entry, tol, self.settings.rollback_ratio, m.calibration, m.counted)
-        desc = _describe(c, m.unit, hib)
+        desc = describe(c, m.unit, hib)
         tol_text = fmt_tolerance(tol) if m.counted else f"{tol:.0%}"
-        ratio = _ratio(c.ratio, m.unit)
+        ratio = ratio_text(c.ratio, m.unit)
         status, level = Status.PASS, Level.HOLD
         mid = entry.get("machine")
         other_machine = isinstance(mid, str) and mid != here and _noisy(m)  # a size or a count is the same anywhere
@@ -672,7 +431,7 @@ class Gate:
         if c.outcome == REGRESSED:
             status = Status.FAIL
             level = Level.ROLLBACK if c.rollback else Level.HOLD
-            what = f"{ratio} {_worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol_text}"
+            what = f"{ratio} {worse_word(m.unit, hib)} than baseline ({desc}; tolerance {tol_text}"
             if other_machine and not strict:  # the machine first: it is why a big number sits beside a deploy
                 status = Status.WARN
                 rollback = f"; on the same machine this would roll back at {self.settings.rollback_ratio:g}x" \
@@ -777,8 +536,6 @@ class Gate:
         return None
 
     def _version_gates(self, context: GateContext, baseline: Any, counts: Mapping[str, int]) -> list[GateResult]:
-        from ...project import project_facts
-
         if not baseline.exists and not counts["compared"] and not counts["new"]:
             return []
         facts, _problem = project_facts(self.settings.rootdir)

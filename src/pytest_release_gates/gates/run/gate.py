@@ -34,7 +34,7 @@ class Gate:
             problems.append(("interrupted", "before the run finished: not every test ran"))
         elif status == 3:
             problems.append(("internal-error", "in pytest: the run did not finish"))
-        stop = session.extra.get("shouldstop")
+        stop = session.stopped
         if stop:  # pytest's own text is "stopping after N failures"
             stop = stop.removeprefix("stopping ")
             problems.append(("stopped", f"early ({stop}): not every test ran"))

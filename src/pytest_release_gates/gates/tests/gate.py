@@ -13,6 +13,7 @@ from typing import Final, final
 
 import pytest
 
+from ... import levels
 from ...config import Settings
 from ...model import TESTS, GateResult, Level, Status
 from ...session import FAILURE_OWNER, GateContext, observe
@@ -51,12 +52,7 @@ class Gate:
             observe(item, SEVERITY_KIND, severity)
 
     def _level(self, severity: str) -> tuple[Status, Level]:
-        name = self.levels.get(severity if severity != "major" else "tests")
-        if name is None:
-            name = {"critical": "rollback", "major": "hold", "minor": "warn"}[severity]
-        if name == "warn":
-            return Status.WARN, Level.HOLD
-        return Status.FAIL, Level.parse(name)
+        return levels.for_severity(severity, self.levels)
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
         severity = {o.nodeid: o.data for o in context.observations(SEVERITY_KIND)}

@@ -25,13 +25,13 @@ from typing import Any, Final, final
 
 import pytest
 
+from ... import fmt
 from ...config import Settings
-from ...model import TIMEOUT, GateResult, Level, Status
+from ...limits import TIMEOUT_PLUGIN, global_timeout, resolve
+from ...model import BUDGET, TIMEOUT, GateResult, Level, Status
 from ...session import GateContext, observe, own_failure
-from ..budgets import gate as budgets
 
 KIND: Final = "timeout"
-PLUGIN: Final = "timeout"  # pytest-timeout's entry-point name (``-p no:timeout`` blocks it)
 _MESSAGE_RE: Final = re.compile(r"Timeout \(>([0-9][0-9.eE+-]*)s\) from pytest-timeout")
 _hang_key: Final = pytest.StashKey[tuple[float, float]]()
 
@@ -49,30 +49,6 @@ def timeout_limit(report: pytest.TestReport) -> float | None:
         return None
 
 
-def _global_timeout(config: pytest.Config) -> float | None:
-    value = getattr(config, "_env_timeout", None)  # pytest-timeout's resolved --timeout/ini/env value
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def item_timeout(item: pytest.Item) -> float | None:
-    """The pytest-timeout limit on this test (its marker, else ``--timeout``/ini/env), or None.
-
-    Read the way pytest-timeout reads it: a marker's first argument or ``timeout=``; a marker
-    without one falls back to the global value; 0 means no limit.
-    """
-    if not item.config.pluginmanager.has_plugin(PLUGIN):
-        return None
-    marker = item.get_closest_marker("timeout")
-    value = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker is not None else None
-    if value is None:
-        return _global_timeout(item.config)
-    try:
-        limit = float(value)
-    except (TypeError, ValueError):
-        return None  # pytest-timeout reports the bad marker itself
-    return limit if limit > 0 else None
-
-
 @final
 class Gate:
     def __init__(self, settings: Settings) -> None:
@@ -80,13 +56,13 @@ class Gate:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        if not config.pluginmanager.has_plugin(PLUGIN):
+        if not config.pluginmanager.has_plugin(TIMEOUT_PLUGIN):
             return
         factor = self.settings.hang_factor
-        ceiling = _global_timeout(config)
+        ceiling = global_timeout(config)
         mark: Any = None
         for item in items:
-            res = budgets.resolve(item, self.settings)
+            res = resolve(item, self.settings)
             seconds = res.limits.get("seconds")
             if seconds is None or item.get_closest_marker("timeout") is not None:
                 continue
@@ -118,16 +94,16 @@ class Gate:
             phase = "" if d.get("when") == "call" else f" in {d.get('when')}"
             hang = d.get("hang")
             if hang:
-                text = (f"hung{phase}: stopped after {budgets.fmt_wall(limit)}, hang protection at "
-                        f"{float(hang['factor']):g}x its {budgets.fmt_wall(float(hang['budget']))} budget "
+                text = (f"hung{phase}: stopped after {fmt.fmt_wall(limit)}, hang protection at "
+                        f"{float(hang['factor']):g}x its {fmt.fmt_wall(float(hang['budget']))} budget "
                         "(pytest-timeout)")
             else:
-                text = f"timed out{phase}: stopped by pytest-timeout after {budgets.fmt_wall(limit)}"
+                text = f"timed out{phase}: stopped by pytest-timeout after {fmt.fmt_wall(limit)}"
             yield GateResult(TIMEOUT, nodeid, Status.FAIL, Level.HOLD, text, metric="seconds",
                              value=float(d.get("duration") or limit), limit=limit,
                              extra={"hang_protection": bool(hang)})
-        if not context.config.pluginmanager.has_plugin(PLUGIN):
-            budgeted = {o.nodeid for o in context.observations(budgets.KIND) if "seconds" in o.data.get("limits", {})}
+        if not context.config.pluginmanager.has_plugin(TIMEOUT_PLUGIN):
+            budgeted = {o.nodeid for o in context.observations(BUDGET) if "seconds" in o.data.get("limits", {})}
             if budgeted:
                 n = len(budgeted)
                 context.messages.append(

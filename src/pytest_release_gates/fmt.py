@@ -47,3 +47,40 @@ def fmt_ratio(r: float, digits: int = 2) -> str:
 def plural(n: int, word: str) -> str:
     """``1 file``, ``2 files``: a count with its noun."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+# ------------------------------------------------------------------ budgets
+
+#: The unit of each budget limit in the verdict (percentiles are seconds).
+LIMIT_UNITS: Final = {"seconds": "s", "memory_mb": "MB"}
+
+
+def _three(x: float) -> str:
+    """Three significant digits, never an exponent."""
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_seconds(v: float, like: float | None = None) -> str:
+    """Seconds in a readable unit: the unit ``like`` (a limit) would get, so value and limit compare at a glance."""
+    scale, unit = time_unit(v if like is None else like, smallest_in_s=0.1)
+    return f"{v:.2f} s" if unit == "s" else f"{_three(v * scale)} {unit}"
+
+
+def fmt_wall(v: float, like: float | None = None) -> str:
+    """Wall time always in seconds (as SPEC writes ``took 1.42 s, budget 1.00 s``), with enough decimals
+    for two significant digits of ``like`` (a limit): ``0.050 s``."""
+    ref = v if like is None else like
+    decimals = 2 if ref >= 0.1 or ref <= 0 else min(9, 1 - math.floor(math.log10(ref)))
+    if like is not None and 0 < v < 0.1:  # far under its limit: one significant digit, never "0.00 s"
+        decimals = max(decimals, min(9, -math.floor(math.log10(v))))
+    return f"{v:.{decimals}f} s"
+
+
+def limit(metric: str, v: float, like: float | None = None) -> str:
+    if metric == "memory_mb":
+        return f"{v:.1f} MB"
+    return fmt_wall(v, like) if metric == "seconds" else fmt_seconds(v, like)
