@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import regression_accuracy as ra  # noqa: E402  (the workloads, git helper and decision rules)
 
-from pytest_release_gates import baseline as baseline_mod  # noqa: E402
+from pytest_release_gates import machine  # noqa: E402
 from pytest_release_gates.measure import instructions  # noqa: E402
 
 WORKLOAD_NAMES = ("cpu_sort", "cpu_json", "cpu_regex", "io_file_roundtrip")
@@ -386,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(unavailable, file=sys.stderr)
         return 2
     env = instructions.environment()
-    print(f"machine: {baseline_mod.describe_machine(baseline_mod.machine_fingerprint())}; Python "
+    print(f"machine: {machine.describe_machine(machine.machine_fingerprint())}; Python "
           f"{platform.python_version()}; Valgrind {env.get('valgrind')}; CPU as Valgrind presents it: "
           f"{env.get('cpu')}; {env.get('libc')}; load average {os.getloadavg()[0]:.1f}"
           + ("" if args.no_hogs else "; two CPU hogs started"))

@@ -83,6 +83,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from pytest_release_gates import baseline as baseline_mod  # noqa: E402
+from pytest_release_gates import machine  # noqa: E402
 from pytest_release_gates.calibration import Calibration  # noqa: E402
 from pytest_release_gates.gates import BUILTIN  # noqa: E402
 from pytest_release_gates.gates.regression.compare import REGRESSED, compare  # noqa: E402
@@ -639,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.e2e_rounds is not None:
         E2E_ROUNDS = args.e2e_rounds
     print(
-        f"machine: {baseline_mod.describe_machine(baseline_mod.machine_fingerprint())}; "
+        f"machine: {machine.describe_machine(machine.machine_fingerprint())}; "
         f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f}"
     )
     try:

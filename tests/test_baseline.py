@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_release_gates import baseline as bl
+from pytest_release_gates import baseline_merge as bm
+from pytest_release_gates import machine
 from pytest_release_gates.gates import BUILTIN
 from pytest_release_gates.gates.regression.entries import make_entry
 from pytest_release_gates.metrics import Metric
@@ -160,12 +162,12 @@ def test_save_never_overwrites_a_file_that_became_unreadable(tmp_path: Path) -> 
 
 
 def test_machine_fingerprint_and_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(bl.MACHINE_ENV, raising=False)
-    fp = bl.machine_fingerprint()
+    monkeypatch.delenv(machine.MACHINE_ENV, raising=False)
+    fp = machine.machine_fingerprint()
     assert set(fp) == {"cpu", "cores", "platform"} and fp["cores"] >= 1
-    assert bl.machine_id(fp) == bl.machine_id(dict(reversed(list(fp.items()))))
-    monkeypatch.setenv(bl.MACHINE_ENV, "perf-runner")
-    assert bl.machine_fingerprint() == {"name": "perf-runner"}
+    assert machine.machine_id(fp) == machine.machine_id(dict(reversed(list(fp.items()))))
+    monkeypatch.setenv(machine.MACHINE_ENV, "perf-runner")
+    assert machine.machine_fingerprint() == {"name": "perf-runner"}
 
 
 def test_a_thousand_metric_baseline_stays_under_a_megabyte(tmp_path: Path) -> None:
@@ -216,13 +218,13 @@ changes = st.dictionaries(
 
 
 def applied(doc: dict[str, Any], change: dict[tuple[str, ...], Any]) -> dict[str, Any]:
-    entries = bl.units(doc)
+    entries = bm.units(doc)
     for path, value in change.items():
         if value is None:
             entries.pop(path, None)
         else:
             entries[path] = value
-    return bl.from_units(entries)
+    return bm.from_units(entries)
 
 
 @settings(max_examples=300, deadline=None)
@@ -230,23 +232,23 @@ def applied(doc: dict[str, Any], change: dict[tuple[str, ...], Any]) -> dict[str
 def test_disjoint_changes_merge_the_same_in_either_order(base: dict[str, Any], mine: dict[tuple[str, ...], Any],
                                                          theirs: dict[tuple[str, ...], Any]) -> None:
     theirs = {k: v for k, v in theirs.items() if k not in mine}
-    base = bl.from_units(bl.units(base))
+    base = bm.from_units(bm.units(base))
     a, b = applied(base, mine), applied(base, theirs)
-    a_then_b = bl.merge(base, b, bl.merge(base, a, base))
-    b_then_a = bl.merge(base, a, bl.merge(base, b, base))
+    a_then_b = bm.merge(base, b, bm.merge(base, a, base))
+    b_then_a = bm.merge(base, a, bm.merge(base, b, base))
     assert bl.render(a_then_b) == bl.render(b_then_a)
     for path, value in {**mine, **theirs}.items():  # both runs' changes are in the file
-        assert bl.units(a_then_b).get(path) == value
+        assert bm.units(a_then_b).get(path) == value
 
 
 @settings(max_examples=300, deadline=None)
 @given(documents, documents, documents)
 def test_a_runs_own_changes_are_written_or_it_holds(base: dict[str, Any], mine: dict[str, Any],
                                                     now: dict[str, Any]) -> None:
-    b, m, n = bl.units(base), bl.units(mine), bl.units(now)
+    b, m, n = bm.units(base), bm.units(mine), bm.units(now)
     try:
-        merged = bl.units(bl.merge(base, mine, now))
-    except bl.MergeConflict as exc:
+        merged = bm.units(bm.merge(base, mine, now))
+    except bm.MergeConflict as exc:
         # only an entry both changed, to different values
         assert b.get(exc.unit) != m.get(exc.unit) and n.get(exc.unit) not in (b.get(exc.unit), m.get(exc.unit))
         return
@@ -261,8 +263,8 @@ def test_a_runs_own_changes_are_written_or_it_holds(base: dict[str, Any], mine: 
 
 
 def test_merge_tells_one_from_one_point_oh() -> None:
-    with pytest.raises(bl.MergeConflict):
-        bl.merge({"coverage": {"total": 80}}, {"coverage": {"total": 81}}, {"coverage": {"total": 80.0}})
+    with pytest.raises(bm.MergeConflict):
+        bm.merge({"coverage": {"total": 80}}, {"coverage": {"total": 81}}, {"coverage": {"total": 80.0}})
 
 
 def test_save_applies_this_runs_changes_onto_the_file_as_it_is_now(tmp_path: Path) -> None:
@@ -286,7 +288,7 @@ def test_save_holds_when_another_run_changed_the_same_entry(tmp_path: Path) -> N
     second.section("coverage")["total"] = 90.0
     assert first.save()
     written = path.read_bytes()
-    with pytest.raises(bl.MergeConflict, match=r"b\.json: another run changed coverage entry 'total' differently"):
+    with pytest.raises(bm.MergeConflict, match=r"b\.json: another run changed coverage entry 'total' differently"):
         second.save()
     assert path.read_bytes() == written
 

@@ -17,13 +17,17 @@ from pytest_release_gates.gates.error_types.capture import (
     Expected,
     MarkerError,
     Project,
-    SwallowWatcher,
-    aggregate,
-    compare,
     name_matches,
     qualname,
     signature_key,
     type_from_traceback_text,
+)
+from pytest_release_gates.gates.error_types.decide import (
+    aggregate,
+    compare,
+)
+from pytest_release_gates.gates.error_types.watch import (
+    SwallowWatcher,
 )
 
 

@@ -28,31 +28,25 @@ Layout::
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import hashlib
 import json
 import math
-import os
 import platform
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, final
 
 from . import __version__, atomic, locking
+from .baseline_merge import SCHEMA as SCHEMA
+from .baseline_merge import MergeConflict, merge
 from .model import UsageError
 from .project import project_facts
 
-SCHEMA: Final = "pytest-release-gates/baseline/1"
 _SCHEMA_RE: Final = re.compile(r"^pytest-release-gates/baseline/(\d+)$")
 CURRENT_VERSION: Final = 1
 #: Significant digits kept for every float: well below timing noise, stable across rewrites.
 DIGITS: Final = 6
-#: Debt expiring within this many days is listed in the summary.
-DEBT_WARN_DAYS: Final = 14
 #: Environment variable naming this machine for baseline comparisons (overrides CPU/cores/platform).
-MACHINE_ENV: Final = "RELEASE_GATES_MACHINE"
 _RESERVED: Final = ("schema", "meta")
 #: The project's folder of machine files (git-ignored): the lock and the backup of the baseline go there.
 MACHINE_DIR: Final = ".release-gates"
@@ -172,85 +166,6 @@ class Baseline:
         self._original = self._source = text
         self.exists = True
         return written
-
-
-# -------------------------------------------------------------- merging
-
-
-class MergeConflict(UsageError):
-    """Another run changed an entry this run changed too, to something else."""
-
-    def __init__(self, message: str, unit: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.unit = unit
-
-
-_MISSING: Final[Any] = object()
-
-
-def units(doc: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
-    """The entries of a document, each by its path: ``(section, key)``, and ``("meta", "machines", id)``
-    for the machine table, whose machines are recorded by runs on different hosts independently."""
-    out: dict[tuple[str, ...], Any] = {}
-    for name, sec in doc.items():
-        if name == "schema":
-            continue
-        if not isinstance(sec, Mapping):
-            out[(name,)] = sec
-            continue
-        for key, value in sec.items():
-            if name == "meta" and key == "machines" and isinstance(value, Mapping):
-                for mid, desc in value.items():
-                    out[(name, key, mid)] = desc
-            else:
-                out[(name, key)] = value
-    return out
-
-
-def from_units(entries: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
-    """The document ``units`` took apart (sections with no entry left are dropped)."""
-    out: dict[str, Any] = {"schema": SCHEMA}
-    for path, value in entries.items():
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality (``1`` is not ``1.0``, nor ``True``)."""
-    if a is _MISSING or b is _MISSING:
-        return a is b
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
-def merge(base: Mapping[str, Any], mine: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply the changes from ``base`` (what a run loaded) to ``mine`` (what it would write) onto
-    ``now`` (the file as it is at write time), entry by entry.
-
-    An entry this run did not change is taken from ``now``; one it changed is
-    taken from ``mine``, unless ``now`` has it changed to something else since
-    ``base``: then nobody's change can be kept safely, and ``MergeConflict`` names it.
-    """
-    b, m, n = units(base), units(mine), units(now)
-    out = dict(n)
-    for unit in sorted(b.keys() | m.keys()):
-        before, after = b.get(unit, _MISSING), m.get(unit, _MISSING)
-        if _same(before, after):
-            continue
-        current = n.get(unit, _MISSING)
-        if _same(current, after):
-            continue
-        if not _same(current, before):
-            what = f"{unit[0]} entry {'/'.join(unit[1:])!r}" if len(unit) > 1 else f"section {unit[0]!r}"
-            raise MergeConflict(f"another run changed {what} differently since this run read the file; run "
-                                "again to record this run on top of it", unit)
-        if after is _MISSING:
-            del out[unit]
-        else:
-            out[unit] = after
-    return from_units(out)
 
 
 # ------------------------------------------------------------------ loading
@@ -419,48 +334,6 @@ def _render(v: Any, depth: int) -> str:
 # ------------------------------------------------------------- run facts
 
 
-def machine_fingerprint() -> dict[str, Any]:
-    """CPU model, core count and platform: what makes timings comparable.
-
-    ``RELEASE_GATES_MACHINE=name`` replaces it by a name, for runner pools
-    whose CPUs report different models but time alike.
-    """
-    named = os.environ.get(MACHINE_ENV, "").strip()
-    if named:
-        return {"name": named}
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count() or 0,
-        "platform": f"{platform.system()}-{platform.machine()}",
-    }
-
-
-def machine_id(fingerprint: Mapping[str, Any]) -> str:
-    """A short stable id of a fingerprint, stored in each entry."""
-    text = json.dumps(dict(fingerprint), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def describe_machine(fingerprint: Mapping[str, Any] | None) -> str:
-    if not fingerprint:
-        return "an unknown machine"
-    if "name" in fingerprint:
-        return f"machine {fingerprint['name']!r}"
-    return f"{fingerprint.get('cpu', '?')}, {fingerprint.get('cores', '?')} cores, {fingerprint.get('platform', '?')}"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Hardware", "cpu model", "Processor") and value.strip():
-                    return " ".join(value.split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def run_meta(rootdir: Path) -> dict[str, Any]:
     """Project version, Python version and plugin version of this run (machines are kept by entries)."""
     facts, _problem = project_facts(rootdir)
@@ -469,59 +342,6 @@ def run_meta(rootdir: Path) -> dict[str, Any]:
         "project_version": facts.get("version"),
         "python": platform.python_version(),
     }
-
-
-# ------------------------------------------------------------------- debt
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Debt:
-    """An accepted regression or finding: who owns it, why, until when."""
-
-    reason: str | None
-    owner: str | None
-    expires: dt.date | None
-
-    def expired(self, today: dt.date) -> bool:
-        return self.expires is not None and self.expires < today
-
-    def days_left(self, today: dt.date) -> int | None:
-        return None if self.expires is None else (self.expires - today).days
-
-    def expires_soon(self, today: dt.date, days: int = DEBT_WARN_DAYS) -> bool:
-        left = self.days_left(today)
-        return left is not None and 0 <= left <= days
-
-    def describe(self) -> str:
-        parts = []
-        if self.owner:
-            parts.append(f"owner: {self.owner}")
-        if self.reason:
-            parts.append(f"reason: {self.reason}")
-        return "; ".join(parts) if parts else "no owner named"
-
-
-DEBT_KEYS: Final = ("reason", "owner", "expires")
-
-
-def debt_of(entry: Mapping[str, Any], *, where: str = "entry") -> Debt | None:
-    """The debt an entry carries, or None. Bad fields raise ``UsageError`` naming ``where``."""
-    if not any(k in entry for k in DEBT_KEYS):
-        return None
-    for k in ("reason", "owner"):
-        if k in entry and not isinstance(entry[k], str):
-            raise UsageError(f"{where}: {k!r} must be a string, got {entry[k]!r}")
-    expires = entry.get("expires")
-    date = None
-    if expires is not None:
-        if not isinstance(expires, str):
-            raise UsageError(f"{where}: 'expires' must be a date (YYYY-MM-DD), got {expires!r}")
-        try:
-            date = dt.date.fromisoformat(expires)
-        except ValueError:
-            raise UsageError(f"{where}: 'expires' must be a date (YYYY-MM-DD), got {expires!r}") from None
-    return Debt(entry.get("reason"), entry.get("owner"), date)
 
 
 # ------------------------------------------------- helpers for validators

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from .. import baseline as baseline_mod
 from .. import calibration, gates
+from .. import machine as machine_mod
+from ..gates.regression.debt import DEBT_KEYS, debt_of
 from ..model import UsageError
 
 DEFAULT_FILE: Final = "release-gates.baseline.json"
@@ -84,7 +86,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     machines = meta.get("machines")
     if isinstance(machines, dict):
         for mid, desc in sorted(machines.items()):
-            print(f"  machine {mid}: {baseline_mod.describe_machine(desc if isinstance(desc, dict) else None)}")
+            print(f"  machine {mid}: {machine_mod.describe_machine(desc if isinstance(desc, dict) else None)}")
     envs = meta.get("count_envs")  # where counted (instruction) entries were counted
     if isinstance(envs, dict):
         for eid, env in sorted(envs.items()):
@@ -121,7 +123,7 @@ def _show_regression(sec: Mapping[str, Any]) -> None:
         e = sec[key]
         unit = str(e.get("unit", "s"))
         spread = e.get("spread")
-        debt = baseline_mod.debt_of(e, where=key)
+        debt = debt_of(e, where=key)
         debt_text = ""
         if debt is not None:
             debt_text = f"until {debt.expires}" if debt.expires else "accepted"
@@ -216,7 +218,7 @@ def _diff_regression(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: floa
                          f"{scaled.factor:.2f}x, as the machine's reference took {scaled.speed:.2f}x the old time")
         if ea.get("direction") != eb.get("direction"):
             notes.append(f"direction {ea.get('direction', 'lower')} -> {eb.get('direction', 'lower')}")
-        for field in baseline_mod.DEBT_KEYS:
+        for field in DEBT_KEYS:
             if ea.get(field) != eb.get(field):
                 notes.append(f"{field} {ea.get(field)!r} -> {eb.get(field)!r}")
         if ea["median"] != eb["median"] or factor != 1.0:  # the same median at another speed moved too

@@ -3,15 +3,13 @@
 Everything a signature needs is computed on the process that runs the test
 (the only place where the exception class, the traceback and the test's
 ``expected_errors`` marker exist) and reduced to plain JSON, so xdist ships
-it to the controller unchanged. The controller side (:func:`aggregate`,
-:func:`compare`) is pure and order-independent: the set of new types is the
-set seen minus the baseline, whatever order the workers report in.
+it to the controller unchanged. The controller side is ``decide.py``, the
+``sys.monitoring`` watcher of swallowed exceptions ``watch.py``.
 """
 
 from __future__ import annotations
 
 import builtins
-import datetime as dt
 import fnmatch
 import importlib
 import logging
@@ -20,12 +18,10 @@ import re
 import sys
 import types
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, final
-
-from ...config import AcceptedType
 
 #: Observation kind for occurrences shipped per test, and for notes (bad marker names...).
 OBS_KIND: Final = "error_type"
@@ -37,7 +33,7 @@ ERROR: Final = "error"
 WARNING: Final = "warning"
 
 #: Exceptions that are control flow, not errors, when seen swallowed.
-_CONTROL_FLOW: Final = (StopIteration, StopAsyncIteration, GeneratorExit)
+CONTROL_FLOW: Final = (StopIteration, StopAsyncIteration, GeneratorExit)
 _OWN_FILES: Final = frozenset({
     os.path.abspath(__file__),
     os.path.abspath(os.path.join(os.path.dirname(__file__), "gates", "error_types.py")),
@@ -383,215 +379,3 @@ def unwrap_pytest_warning_error(exc: BaseException) -> BaseException:
     if type(exc).__name__ in UNRAISABLE_WARNINGS and isinstance(exc.__cause__, BaseException):
         return exc.__cause__
     return exc
-
-
-# ------------------------------------------------------------------ controller side (pure)
-
-
-@final
-@dataclass(slots=True)
-class Seen:
-    """One signature over the whole run."""
-
-    key: str
-    kind: str
-    type: str
-    origin: str
-    first_test: str
-    first_where: str
-    mro: list[str]
-    count: int = 0
-    tests: set[str] = field(default_factory=set)
-    sources: set[str] = field(default_factory=set)
-
-
-def aggregate(occurrences: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Seen]:
-    """Merge (test node id, occurrence JSON) pairs, in report order, into one entry per signature."""
-    out: dict[str, Seen] = {}
-    for test, data in occurrences:
-        try:
-            type_name = str(data["type"])
-            origin = str(data.get("origin") or "")
-            count = int(data.get("count", 1))
-        except (KeyError, TypeError, ValueError):
-            continue
-        key = signature_key(type_name, origin)
-        seen = out.get(key)
-        if seen is None:
-            mro = data.get("mro")
-            seen = out[key] = Seen(
-                key, str(data.get("kind") or ERROR), type_name, origin, test, str(data.get("where") or ""),
-                [str(m) for m in mro] if isinstance(mro, list) else [type_name],
-            )
-        seen.count += count
-        if test:
-            seen.tests.add(test)
-        seen.sources.add(str(data.get("source") or ""))
-    return out
-
-
-def known_match(seen: Seen, known: Sequence[AcceptedType]) -> AcceptedType | None:
-    for entry in known:
-        if name_matches(entry.name, seen.type, seen.mro):
-            return entry
-    return None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    new: tuple[str, ...]  # keys, in first-seen order
-    increased: tuple[str, ...]
-    unchanged: tuple[str, ...]
-    known: tuple[tuple[str, AcceptedType], ...]
-    expired: tuple[tuple[str, AcceptedType], ...]
-    resolved: tuple[str, ...]
-
-
-def compare(seen: Mapping[str, Seen], baseline: Mapping[str, Any], known: Sequence[AcceptedType] = (),
-            today: dt.date | None = None) -> Comparison:
-    """Seen signatures against the baseline section: new = seen minus baseline (minus known types)."""
-    today = today or dt.date.today()
-    new, increased, unchanged, resolved = [], [], [], []
-    known_hits: list[tuple[str, AcceptedType]] = []
-    expired: list[tuple[str, AcceptedType]] = []
-    for key, s in seen.items():
-        if key in baseline:
-            entry = baseline[key]
-            before = entry.get("count") if isinstance(entry, Mapping) else None
-            if isinstance(before, int) and not isinstance(before, bool) and s.count > before:
-                increased.append(key)
-            else:
-                unchanged.append(key)
-            continue
-        accepted = known_match(s, known)
-        if accepted is None:
-            new.append(key)
-        elif accepted.expires is not None and accepted.expires < today:
-            expired.append((key, accepted))
-        else:
-            known_hits.append((key, accepted))
-    for key in baseline:
-        if key not in seen:
-            resolved.append(key)
-    return Comparison(tuple(new), tuple(increased), tuple(unchanged), tuple(known_hits), tuple(expired),
-                      tuple(sorted(resolved)))
-
-
-def baseline_entry(s: Seen) -> dict[str, Any]:
-    """What the baseline keeps of a signature: content only (no test names, no line numbers)."""
-    return {"kind": s.kind, "type": s.type, "origin": s.origin, "count": s.count}
-
-
-# ------------------------------------------------------------------ swallowed exceptions (3.12+)
-
-
-def scope_locations(packages: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """Map each ``error_scope`` package to the folder or file it lives in; list the ones not found."""
-    import importlib.util
-
-    found: dict[str, str] = {}
-    missing: list[str] = []
-    for pkg in packages:
-        try:
-            spec = importlib.util.find_spec(pkg)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None:
-            missing.append(pkg)
-            continue
-        if spec.submodule_search_locations:
-            for loc in spec.submodule_search_locations:
-                found[os.path.abspath(loc).rstrip(os.sep) + os.sep] = pkg
-        elif spec.origin and spec.origin not in ("built-in", "frozen"):
-            found[os.path.abspath(spec.origin)] = pkg
-        else:
-            missing.append(pkg)
-    return found, missing
-
-
-#: sys.monitoring tool ids we may take (DEBUGGER 0, COVERAGE 1, PROFILER 2 and OPTIMIZER 5 are left to their owners).
-_TOOL_IDS: Final = (4, 3)
-
-
-@final
-class SwallowWatcher:
-    """Exceptions handled inside ``error_scope`` packages, via ``sys.monitoring`` (Python 3.12+).
-
-    Only ``EXCEPTION_HANDLED`` is watched: by the time a handler in scope runs,
-    the exception's traceback runs from that handler down to where it was raised,
-    which is all we need; ``RAISE`` would double the callbacks for nothing.
-    An exception that leaves the scope (to a test's ``pytest.raises``, say) is
-    handled outside it and never counted.
-    """
-
-    __slots__ = ("_cache", "_dirs", "_files", "_sink", "active", "tool")
-
-    def __init__(self, locations: Mapping[str, str], sink: Any) -> None:
-        self._dirs = tuple(loc for loc in locations if loc.endswith(os.sep))
-        self._files = frozenset(loc for loc in locations if not loc.endswith(os.sep))
-        self._cache: dict[str, bool] = {}
-        self._sink = sink
-        self.tool: int | None = None
-        #: False between tests: events still arrive (toggling them costs more) but return at once.
-        self.active = False
-
-    def in_scope(self, filename: str) -> bool:
-        hit = self._cache.get(filename)
-        if hit is None:
-            path = os.path.abspath(filename) if filename and not filename.startswith("<") else ""
-            hit = self._cache[filename] = bool(path) and (path.startswith(self._dirs) or path in self._files)
-        return hit
-
-    def start(self) -> str | None:
-        """Begin watching; returns a problem to report, or None."""
-        mon: Any = getattr(sys, "monitoring", None)
-        if mon is None:
-            return "error_scope needs Python 3.12 or later (sys.monitoring); swallowed exceptions are not watched"
-        for tool in _TOOL_IDS:
-            if mon.get_tool(tool) is None:
-                mon.use_tool_id(tool, "pytest-release-gates")
-                self.tool = tool
-                break
-        else:
-            return ("error_scope: no free sys.monitoring tool id (3 and 4 are taken); "
-                    "swallowed exceptions are not watched")
-        mon.register_callback(self.tool, mon.events.EXCEPTION_HANDLED, self._handled)
-        mon.set_events(self.tool, mon.events.EXCEPTION_HANDLED)
-        return None
-
-    def stop(self) -> None:
-        mon: Any = getattr(sys, "monitoring", None)
-        if mon is None or self.tool is None:
-            return
-        tool, self.tool = self.tool, None
-        try:
-            mon.set_events(tool, 0)
-            mon.register_callback(tool, mon.events.EXCEPTION_HANDLED, None)
-            mon.free_tool_id(tool)
-        except ValueError:
-            pass
-
-    def _handled(self, code: types.CodeType, offset: int, exc: BaseException) -> None:
-        # Hot path: runs for every handled exception in the process. Keep it to two lookups.
-        if not self.active or not self.in_scope(code.co_filename):
-            return
-        if not isinstance(exc, Exception) or isinstance(exc, _CONTROL_FLOW):
-            return
-        try:  # noqa: SIM105 - contextlib.suppress costs more on this hot path
-            self._sink(exc)
-        except Exception:  # never let our bookkeeping leak into the code under test
-            pass
-
-    def origin(self, exc: BaseException) -> tuple[str, str]:
-        """(module, "module:line") of the innermost in-scope frame the exception passed through."""
-        tb = exc.__traceback__
-        found: tuple[types.FrameType, int] | None = None
-        while tb is not None:
-            if self.in_scope(tb.tb_frame.f_code.co_filename):
-                found = (tb.tb_frame, tb.tb_lineno)
-            tb = tb.tb_next
-        if found is None:
-            return "", ""
-        module = str(found[0].f_globals.get("__name__", ""))
-        return module, f"{module}:{found[1]}"

@@ -33,25 +33,29 @@ from .capture import (
     OBS_KIND,
     SECTION,
     WARNING,
-    Comparison,
     Expected,
     MarkerError,
     Occurrence,
     Project,
-    Seen,
-    SwallowWatcher,
-    aggregate,
-    baseline_entry,
-    compare,
     expected_errors,
     from_exception,
     from_record,
     from_warning,
     mro_names,
     qualname,
-    scope_locations,
     signature_key,
     unwrap_pytest_warning_error,
+)
+from .decide import (
+    Comparison,
+    Seen,
+    aggregate,
+    baseline_entry,
+    compare,
+)
+from .watch import (
+    SwallowWatcher,
+    scope_locations,
 )
 
 #: pytest's outcome exceptions (fail, skip, xfail, exit): test results, never error types.

@@ -13,6 +13,7 @@ from ... import baseline as baseline_mod
 from ... import metrics
 from ...measure import instructions
 from ...model import UsageError
+from .debt import debt_of
 
 SECTION: Final = "regression"
 #: Raw samples kept per entry (evenly spaced order statistics, min and max included):
@@ -66,7 +67,7 @@ def validate_section(path: Path, section: dict[str, Any]) -> None:
                     f"{where}: 'reference' must be {{\"id\": <string>, \"seconds\": <positive number>, "
                     f"\"cpu\": <0 to 1>}}, got {short(ref)}"
                 )
-        baseline_mod.debt_of(entry, where=where)
+        debt_of(entry, where=where)
 
 
 def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import pytest
 from packaging.version import InvalidVersion, Version
 
 from ... import baseline as baseline_mod
+from ... import machine as machine_mod
 from ... import metrics, tracing
 from ...config import Settings
 from ...measure import instructions
@@ -64,6 +65,7 @@ from .compare import (
     ratio_text,
     worse_word,
 )
+from .debt import DEBT_KEYS, debt_of
 from .entries import COUNT_ENVS, MEASURED_KEYS, SECTION, count_env_differences, make_entry
 
 MARKER_KIND: Final = "regression-marker"
@@ -181,8 +183,8 @@ class Gate:
         section = baseline.section(SECTION)
         passing, other = gather(context)
         unmeasured = {u.key for u in metrics.collect_unmeasured(context)}
-        fingerprint = baseline_mod.machine_fingerprint()
-        here = baseline_mod.machine_id(fingerprint)
+        fingerprint = machine_mod.machine_fingerprint()
+        here = machine_mod.machine_id(fingerprint)
         elsewhere: dict[str, list[str]] = {}  # counted entries counted in another environment: what differs
         added: list[str] = []
         changed: list[str] = []
@@ -214,7 +216,7 @@ class Gate:
                 kept += 1
                 continue
             user = {k: v for k, v in old.items() if k not in MEASURED_KEYS}
-            debt = baseline_mod.debt_of(old, where=key)
+            debt = debt_of(old, where=key)
             why = {
                 REGRESSED: f"accepted {ratio_text(c.ratio, m.unit)} {worse_word(m.unit, m.higher_is_better)}",
                 IMPROVED: f"improved to {ratio_text(c.ratio, m.unit)}",
@@ -234,7 +236,7 @@ class Gate:
             if was_unit != m.unit:
                 pass  # no ratio to judge debt by
             elif debt is not None and c.outcome == IMPROVED:
-                user = {k: v for k, v in user.items() if k not in baseline_mod.DEBT_KEYS}
+                user = {k: v for k, v in user.items() if k not in DEBT_KEYS}
                 why += f"; accepted debt paid off ({debt.describe()}), removed"
             elif debt is not None:
                 why += f"; still carries accepted debt ({debt.describe()})"
@@ -325,7 +327,7 @@ class Gate:
         ab = context.session.ab
         for key in ab.decided(context) if ab is not None else ():
             passing.pop(key, None)
-        here = baseline_mod.machine_id(baseline_mod.machine_fingerprint())
+        here = machine_mod.machine_id(machine_mod.machine_fingerprint())
         today = dt.date.today()
         strict = self.settings.strict_machine
         results: list[GateResult] = []
@@ -368,9 +370,9 @@ class Gate:
                 results.append(debt_gate)
         if foreign:
             machines = baseline.meta.get("machines") if isinstance(baseline.meta.get("machines"), dict) else {}
-            names = "; ".join(baseline_mod.describe_machine(machines.get(mid)) for mid in sorted(foreign))
+            names = "; ".join(machine_mod.describe_machine(machines.get(mid)) for mid in sorted(foreign))
             n = sum(foreign.values())
-            this = baseline_mod.describe_machine(baseline_mod.machine_fingerprint())
+            this = machine_mod.describe_machine(machine_mod.machine_fingerprint())
             if strict:
                 context.messages.append(
                     f"regression: {n} metrics compared against a baseline from another machine "
@@ -500,7 +502,7 @@ class Gate:
     ) -> GateResult | None:
         if not isinstance(entry, Mapping):
             return None
-        debt = baseline_mod.debt_of(entry, where=key)
+        debt = debt_of(entry, where=key)
         if debt is None or debt.expires is None:
             return None
         tail = "; not measured in this run" if unmeasured else ""
