@@ -17,6 +17,7 @@ import hashlib
 import html
 import math
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any, Final
 
 from ..history.run import all_series, when
@@ -44,152 +45,14 @@ _COLS: Final = (
 _STATUS_RANK: Final = {"fail": 0, "warn": 1, "pass": 2}
 _LEVEL_RANK: Final = {"rollback": 0, "hold": 1, "deploy": 2}
 
-_SCRIPT_TEMPLATE: Final = """(function () {
-  // Rows live in chunks of CHUNK rows, each skipped by layout while off screen (content-visibility).
-  var table = document.getElementById("gate-table");
-  if (!table) return;
-  var bodies = Array.prototype.slice.call(table.querySelectorAll("tbody"));
-  var rows = Array.prototype.slice.call(table.querySelectorAll("tr[data-kind]"));
-  var CHUNK = bodies.length ? bodies[0].rows.length : 1;
-  var ROW_PX = ROW_HEIGHT;
-  var kind = document.getElementById("f-kind");
-  var status = document.getElementById("f-status");
-  var text = document.getElementById("f-text");
-  var shown = document.getElementById("shown");
-  var sortButton = document.getElementById("sort-ratio");
-  var texts = null, direction = 0;
-  function apply() {
-    var k = kind.value, s = status.value, q = text.value.toLowerCase(), n = 0;
-    if (q && texts === null) texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
-    for (var i = 0; i < rows.length; i++) {
-      var r = rows[i];
-      var ok = (!k || r.dataset.kind === k) && (!s || r.dataset.status === s) &&
-        (!q || texts[i].indexOf(q) !== -1);
-      r.hidden = !ok;
-      if (ok) n++;
-    }
-    shown.textContent = String(n);
-    resize();
-  }
-  function resize() {
-    bodies.forEach(function (tb) {
-      var n = 0;
-      for (var r = tb.firstElementChild; r; r = r.nextElementSibling) if (!r.hidden) n++;
-      var box = tb.parentNode.parentNode;
-      box.hidden = n === 0;
-      box.style.containIntrinsicSize = "auto " + (n * ROW_PX) + "px";
-    });
-  }
-  function ratio(r) { var x = parseFloat(r.dataset.ratio); return isNaN(x) ? null : x; }
-  function sortRows(dir) {
-    direction = dir || (direction === -1 ? 1 : -1);
-    var order = rows.map(function (r, i) { return [ratio(r), i, r]; });
-    order.sort(function (a, b) {
-      if (a[0] === null && b[0] === null) return a[1] - b[1];
-      if (a[0] === null) return 1;
-      if (b[0] === null) return -1;
-      return direction * (a[0] - b[0]) || a[1] - b[1];
-    });
-    rows = order.map(function (o) { return o[2]; });
-    bodies.forEach(function (tb, b) {
-      var frag = document.createDocumentFragment();
-      rows.slice(b * CHUNK, (b + 1) * CHUNK).forEach(function (r) { frag.appendChild(r); });
-      tb.appendChild(frag);
-    });
-    texts = null;
-    resize();
-    table.dataset.sorted = direction === -1 ? "ratio-desc" : "ratio-asc";
-    sortButton.textContent = direction === -1 ? "ratio \\u25BC" : "ratio \\u25B2";
-  }
-  // A link can preselect the view: report.html#status=fail&kind=budget&q=login&sort=ratio
-  location.hash.replace(/^#/, "").split("&").forEach(function (part) {
-    var kv = part.split("="), key, value;
-    try { key = decodeURIComponent(kv[0] || ""); value = decodeURIComponent(kv[1] || ""); } catch (e) { return; }
-    if (key === "kind") kind.value = value;
-    else if (key === "status") status.value = value;
-    else if (key === "q") text.value = value;
-    else if (key === "sort") sortRows(value === "ratio-asc" ? 1 : -1);
-  });
-  kind.addEventListener("change", apply);
-  status.addEventListener("change", apply);
-  text.addEventListener("input", apply);
-  sortButton.addEventListener("click", function () { sortRows(0); });
-  document.documentElement.classList.add("js");
-  apply();
-  document.documentElement.setAttribute("data-ready-ms", String(Math.round(performance.now())));
-})();
-"""
+#: The page's script and style sheet, package data (``report/assets/``); the script is inlined under a
+#: CSP hash, so it is read once and hashed once.
+_ASSETS: Final = resources.files(__package__).joinpath("assets")
+_SCRIPT_TEMPLATE: Final = _ASSETS.joinpath("report.js").read_text(encoding="utf-8")
 _SCRIPT: Final = _SCRIPT_TEMPLATE.replace("ROW_HEIGHT", str(ROW_HEIGHT))
 _SCRIPT_HASH: Final = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
 
-_CSS: Final = """
-:root { color-scheme: light dark; --bg:#f6f8fa; --card:#fff; --fg:#1f2328; --muted:#656d76; --line:#d0d7de;
-  --deploy:#1a7f37; --hold:#9a6700; --rollback:#cf222e; --fail:#cf222e; --warn:#9a6700; --pass:#1a7f37;
-  --accent:#0969da; --budget:#cf222e; --baseline:#8250df; --area:rgba(9,105,218,.10); --row:#f6f8fa; }
-@media (prefers-color-scheme: dark) { :root { --bg:#0d1117; --card:#161b22; --fg:#e6edf3; --muted:#8d96a0;
-  --line:#30363d; --deploy:#3fb950; --hold:#d29922; --rollback:#f85149; --fail:#f85149; --warn:#d29922;
-  --pass:#3fb950; --accent:#4493f8; --budget:#f85149; --baseline:#a371f7; --area:rgba(68,147,248,.14);
-  --row:#1c2128; } }
-* { box-sizing: border-box; }
-body { margin:0; background:var(--bg); color:var(--fg);
-  font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; }
-code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace; font-size:12.5px; }
-header.banner { padding:28px 32px 22px; color:#fff; }
-header.v-deploy { background:linear-gradient(135deg,#1a7f37,#2da44e); }
-header.v-hold { background:linear-gradient(135deg,#9a6700,#d4a72c); }
-header.v-rollback { background:linear-gradient(135deg,#a40e26,#cf222e); }
-.banner .label { font-size:13px; letter-spacing:.08em; text-transform:uppercase; opacity:.85; }
-.banner .verdict { font-size:44px; font-weight:800; letter-spacing:.02em; line-height:1.1; margin:2px 0 8px; }
-.banner .meta { display:flex; flex-wrap:wrap; gap:6px 18px; opacity:.95; }
-.banner .badge { background:rgba(0,0,0,.28); border-radius:999px; padding:2px 10px; font-weight:600; }
-main { max-width:1280px; margin:0 auto; padding:20px 24px 40px; }
-section { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:16px 20px; margin:16px 0; }
-h2 { font-size:16px; margin:0 0 12px; }
-.muted { color:var(--muted); }
-ul.reasons { margin:0; padding-left:20px; }
-ul.reasons li { margin:3px 0; overflow-wrap:anywhere; }
-.tiles { display:flex; flex-wrap:wrap; gap:10px; }
-.tile { border:1px solid var(--line); border-radius:8px; padding:8px 14px; min-width:92px; }
-.tile b { display:block; font-size:20px; }
-.strip { display:flex; gap:2px; flex-wrap:wrap; margin-top:6px; }
-.strip span { width:10px; height:22px; border-radius:2px; display:inline-block; }
-.s-deploy { background:var(--deploy); } .s-hold { background:var(--hold); } .s-rollback { background:var(--rollback); }
-.s-incomplete { opacity:.45; }
-.controls { display:flex; flex-wrap:wrap; gap:10px; align-items:center; margin-bottom:10px; }
-.controls select, .controls input, button { background:var(--card); color:var(--fg); border:1px solid var(--line);
-  border-radius:6px; padding:5px 8px; font:inherit; }
-button { cursor:pointer; }
-.controls input { min-width:220px; }
-.nojs-hint { display:inline; } .js .nojs-hint { display:none; }
-table { width:100%; border-collapse:collapse; table-layout:fixed; }
-th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
-th { font-size:12px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
-td.subject, td.message { overflow-wrap:anywhere; }
-tbody tr:nth-child(even) { background:var(--row); }
-.chunk { content-visibility:auto; }
-tr[hidden] { display:none; }
-.pill { display:inline-block; border-radius:999px; padding:1px 8px; font-size:12px; font-weight:700; color:#fff; }
-.p-fail { background:var(--fail); } .p-warn { background:var(--warn); } .p-pass { background:var(--pass); }
-td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
-.charts { display:grid; grid-template-columns:repeat(auto-fill,minmax(340px,1fr)); gap:14px; }
-.chart { border:1px solid var(--line); border-radius:8px; padding:10px 12px; }
-.chart h3 { font-size:12.5px; margin:0 0 4px; font-weight:600; overflow-wrap:anywhere; }
-.chart .now { font-size:13px; }
-.chart svg { width:100%; height:auto; display:block; }
-svg .series { fill:none; stroke:var(--accent); stroke-width:2; stroke-linejoin:round; }
-svg .area { fill:var(--area); stroke:none; }
-svg .dot { fill:var(--accent); }
-svg .budget { stroke:var(--budget); stroke-width:1.5; stroke-dasharray:6 4; }
-svg .baseline { stroke:var(--baseline); stroke-width:1.5; stroke-dasharray:2 3; }
-svg text { fill:var(--muted); font-size:10px; }
-svg text.t-budget { fill:var(--budget); } svg text.t-baseline { fill:var(--baseline); }
-.legend { display:flex; gap:12px; font-size:12px; color:var(--muted); }
-.legend i { display:inline-block; width:16px; height:0; border-top:2px dashed; vertical-align:middle;
-  margin-right:4px; }
-.legend .l-budget { border-color:var(--budget); }
-.legend .l-baseline { border-color:var(--baseline); border-top-style:dotted; }
-footer { text-align:center; color:var(--muted); font-size:12px; padding:8px 0 24px; }
-"""
+_CSS: Final = _ASSETS.joinpath("report.css").read_text(encoding="utf-8")
 
 
 def _e(value: Any) -> str:
