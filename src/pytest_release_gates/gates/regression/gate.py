@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, Final, final
+from typing import Any, final
 
 import pytest
 from packaging.version import InvalidVersion, Version
@@ -47,15 +46,14 @@ from ... import baseline as baseline_mod
 from ... import machine as machine_mod
 from ... import metrics, tracing
 from ...config import Settings
-from ...measure import instructions
 from ...model import REGRESSION, GateResult, Level, Status
 from ...project import project_facts
 from ...session import GateContext, observe
 from ...significance import ALPHA
+from . import record
 from .compare import (
     IMPROVED,
     NOISE,
-    OK,
     REGRESSED,
     Comparison,
     compare,
@@ -65,13 +63,12 @@ from .compare import (
     ratio_text,
     worse_word,
 )
-from .debt import DEBT_KEYS, debt_of
-from .entries import COUNT_ENVS, MEASURED_KEYS, SECTION, count_env_differences, make_entry
-
-MARKER_KIND: Final = "regression-marker"
-DURATION_NAME: Final = "duration"
-DURATION_SOURCE: Final = "regression"
-_MAX_LINES: Final = 25
+from .debt import debt_of
+from .entries import SECTION, count_env_differences
+from .observed import MARKER_KIND, noisy, tolerance, tracer_of
+from .observed import gather as gather
+from .observed import metric_tolerance as metric_tolerance
+from .observed import tracer_note as tracer_note
 
 
 def regression(tolerance: float | None = None) -> float | None:
@@ -86,64 +83,6 @@ def regression(tolerance: float | None = None) -> float | None:
 
 
 # ---------------------------------------------------------------- the gate
-
-
-def metric_tolerance(m: metrics.Metric) -> float | None:
-    """The metric's own tolerance (marker or gate_metric), when it is a usable number."""
-    t = m.tolerance
-    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0 else None
-
-
-def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, metrics.Metric]]:
-    """(metrics of passing tests, metrics of other tests) by key; the last observation of a key wins."""
-    found: dict[str, metrics.Metric] = {}
-    for m in metrics.collect(context):
-        if m.values:
-            found[m.key] = m
-    for obs in context.observations(MARKER_KIND):
-        rec = context.records.get(obs.nodeid)
-        if rec is None or rec.duration is None:
-            continue
-        data = obs.data if isinstance(obs.data, dict) else {}
-        m = metrics.Metric(
-            obs.nodeid,
-            DURATION_NAME,
-            (float(rec.duration),),
-            sampled=False,
-            tolerance=data.get("tolerance"),
-            unit="s",
-            source=DURATION_SOURCE,
-            traced=_traced(data),
-        )
-        found[m.key] = m
-    passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}
-    other = {k: m for k, m in found.items() if k not in passing}
-    return passing, other
-
-
-def _noisy(m: metrics.Metric) -> bool:
-    """Timings vary run to run: keep their entry while within noise. Exact values are recorded as they are."""
-    return m.sampled or m.unit == "s" or m.source == DURATION_SOURCE
-
-
-def _traced(entry: Mapping[str, Any]) -> str | None:
-    t = entry.get("traced")
-    return t if isinstance(t, str) and t else None
-
-
-def tracer_note(now: str | None, then: str | None) -> str:
-    """Why a comparison across tracer states says nothing about the code ("" when both were measured alike)."""
-    if now == then:
-        return ""
-    if then is None:
-        return f"measured under {tracing.describe(now or '')}, the baseline without"
-    if now is None:
-        return f"baseline recorded under {tracing.describe(then)}, this run without"
-    return f"measured under {tracing.describe(now)}, the baseline under {tracing.describe(then)}"
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _worst(a: tuple[Status, Level], b: tuple[Status, Level]) -> tuple[Status, Level]:
@@ -173,149 +112,11 @@ class Gate:
 
     # -------------------------------------------------- on the controller
 
-    def _tolerance(self, m: metrics.Metric) -> float:
-        t = metric_tolerance(m)
-        if t is not None:
-            return t
-        return self.settings.counter_tolerance if m.counted else self.settings.regression_tolerance
-
     def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
-        section = baseline.section(SECTION)
-        passing, other = gather(context)
-        unmeasured = {u.key for u in metrics.collect_unmeasured(context)}
-        fingerprint = machine_mod.machine_fingerprint()
-        here = machine_mod.machine_id(fingerprint)
-        elsewhere: dict[str, list[str]] = {}  # counted entries counted in another environment: what differs
-        added: list[str] = []
-        changed: list[str] = []
-        removed: list[str] = []
-        kept = 0
-        for key in sorted(passing):
-            m = passing[key]
-            new = make_entry(m, here)
-            old = section.get(key)
-            if old is None:
-                section[key] = new
-                added.append(f"added {key}: {fmt_value(new['median'], m.unit)}")
-                continue
-            c = compare(m.values, m.sampled, m.higher_is_better, old, self._tolerance(m),
-                        self.settings.rollback_ratio, m.calibration, m.counted)
-            if m.counted:
-                differs = count_env_differences(baseline, old, m) if old.get("unit") == m.unit else []
-                if differs:
-                    elsewhere[key] = differs
-            same_shape = (
-                old.get("direction", "lower") == new["direction"]
-                and bool(old.get("samples")) == bool(new.get("samples"))
-                and (key not in elsewhere if m.counted else old.get("machine", here) == here)
-                and old.get("unit", "s") == new["unit"]
-                and (c.scaling is not None) == ("reference" in new)  # calibrate entries that could not be
-                and _traced(old) == m.traced
-            )
-            if same_shape and (c.outcome in (OK, NOISE) if _noisy(m) else old.get("median") == new["median"]):
-                kept += 1
-                continue
-            user = {k: v for k, v in old.items() if k not in MEASURED_KEYS}
-            debt = debt_of(old, where=key)
-            why = {
-                REGRESSED: f"accepted {ratio_text(c.ratio, m.unit)} {worse_word(m.unit, m.higher_is_better)}",
-                IMPROVED: f"improved to {ratio_text(c.ratio, m.unit)}",
-            }.get(c.outcome, "re-recorded")
-            was_unit = str(old.get("unit", "s"))
-            if was_unit != m.unit:  # timed before, counted now (or back): the ratio means nothing
-                why = f"re-recorded in {m.unit} (was {was_unit})"
-            elif key in elsewhere:
-                why += f" (re-counted in this environment: {'; '.join(elsewhere[key])})"
-            elif not m.counted and old.get("machine", here) != here:
-                why += " (re-recorded on this machine)"
-            elif _traced(old) != m.traced:
-                why += (f" (now measured under {tracing.describe(m.traced)})" if m.traced
-                        else " (now measured without a tracer)")
-            elif "reference" in new and "reference" not in old:
-                why += " (now calibrated for machine speed)"
-            if was_unit != m.unit:
-                pass  # no ratio to judge debt by
-            elif debt is not None and c.outcome == IMPROVED:
-                user = {k: v for k, v in user.items() if k not in DEBT_KEYS}
-                why += f"; accepted debt paid off ({debt.describe()}), removed"
-            elif debt is not None:
-                why += f"; still carries accepted debt ({debt.describe()})"
-            elif c.outcome == REGRESSED:
-                why += " (to accept it for a while only, add reason, owner and expires to its entry)"
-            section[key] = {**new, **user}
-            changed.append(
-                f"changed {key}: {fmt_value(c.baseline, was_unit)} -> {fmt_value(new['median'], m.unit)}, " + why
-            )
-        measured_elsewhere = {m.nodeid for m in other.values()}
-        if context.complete:
-            for key in sorted(section):
-                if key in passing or key in unmeasured:  # not measured here (no Valgrind): kept as recorded
-                    continue
-                nodeid = key.rsplit("::", 1)[0]
-                rec = context.records.get(nodeid)
-                if rec is None:
-                    removed.append(f"removed {key}: the test no longer exists")
-                elif rec.outcome == "passed" and nodeid not in measured_elsewhere:
-                    removed.append(f"removed {key}: the test no longer measures it")
-                else:
-                    continue
-                del section[key]
-        lines: list[str] = []
-        if other:
-            lines.append(
-                f"regression: not recorded: {len(other)} metrics of tests that did not pass "
-                "(their entries are kept as they were)"
-            )
-        if not context.complete:
-            stale = [k for k in section if k.rsplit("::", 1)[0] not in context.records]
-            if stale:
-                why = f"partial run: {context.partial}" if context.partial else "the run did not complete"
-                lines.append(
-                    f"regression: kept {len(stale)} entries of tests not in this run ({why}); "
-                    "a complete run without -k/-m/node ids prunes entries of deleted tests"
-                )
-        self._stamp(baseline, section, fingerprint, here, passing)
-        lines.append(
-            f"regression baseline: {len(added)} added, {len(changed)} changed, {len(removed)} removed, "
-            f"{kept} unchanged (within noise, kept as recorded)"
-        )
-        details = added + changed + removed
-        lines.extend(f"  {d}" for d in details[:_MAX_LINES])
-        if len(details) > _MAX_LINES:
-            lines.append(f"  ... and {len(details) - _MAX_LINES} more (see `release-gate baseline diff`)")
-        if _ci():
-            lines.append(
-                "WARNING: CI is set: baselines are normally accepted locally and committed; "
-                f"this run rewrote {baseline.path.name} on the CI machine"
-            )
-        return lines
+        return record.update(self.settings, context, baseline)
 
-    def _stamp(self, baseline: Any, section: Mapping[str, Any], fingerprint: dict[str, Any], here: str,
-               passing: Mapping[str, metrics.Metric]) -> None:
-        meta = baseline.meta
-        meta.update({k: v for k, v in baseline_mod.run_meta(self.settings.rootdir).items() if v is not None})
-        known = meta.get("machines") if isinstance(meta.get("machines"), dict) else {}
-        used = {e.get("machine") for e in section.values() if isinstance(e, dict)}
-        machines = {mid: desc for mid, desc in known.items() if mid in used}
-        if here in used:
-            machines[here] = fingerprint
-        if machines:
-            meta["machines"] = machines
-        else:
-            meta.pop("machines", None)
-        known_envs = dict(meta[COUNT_ENVS]) if isinstance(meta.get(COUNT_ENVS), dict) else {}
-        for key, m in passing.items():  # the environment of each entry this run counted, as it is now
-            entry = section.get(key)
-            if m.counted and m.count_env and isinstance(entry, dict):
-                eid = instructions.environment_id(m.count_env)
-                if entry.get("count_env") == eid:
-                    known_envs[eid] = dict(m.count_env)
-        used_envs = {e.get("count_env") for e in section.values() if isinstance(e, dict)}
-        envs = {eid: env for eid, env in known_envs.items() if eid in used_envs}
-        if envs:
-            meta[COUNT_ENVS] = envs
-        else:
-            meta.pop(COUNT_ENVS, None)
+    def _tolerance(self, m: metrics.Metric) -> float:
+        return tolerance(self.settings, m)
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
         baseline = context.baseline
@@ -427,7 +228,7 @@ class Gate:
         ratio = ratio_text(c.ratio, m.unit)
         status, level = Status.PASS, Level.HOLD
         mid = entry.get("machine")
-        other_machine = isinstance(mid, str) and mid != here and _noisy(m)  # a size or a count is the same anywhere
+        other_machine = isinstance(mid, str) and mid != here and noisy(m)  # a size or a count is the same anywhere
         if other_machine:
             foreign[str(mid)] = foreign.get(str(mid), 0) + 1
         if c.outcome == REGRESSED:
@@ -456,7 +257,7 @@ class Gate:
             status = Status.WARN
             what += (f"; counted in another environment than the baseline ({'; '.join(elsewhere)}): warning only, "
                      "re-record the baseline where the gate runs, or use --gate-compare-ref")
-        traced = tracer_note(m.traced, _traced(entry))
+        traced = tracer_note(m.traced, tracer_of(entry))
         if traced:  # the tracer's overhead is in one side only: the ratio is not the code's
             status = Status.WARN
             what = (f"{traced}: {what}; a tracer slows the measured code, so this comparison only warns "
@@ -482,9 +283,9 @@ class Gate:
         if c.scaling is not None:
             extra["speed_factor"] = baseline_mod.round_float(c.scaling.speed)
             extra["baseline_scaled"] = baseline_mod.round_float(c.scaling.factor)
-        if m.traced or _traced(entry):
+        if m.traced or tracer_of(entry):
             extra["traced"] = m.traced
-            extra["baseline_traced"] = _traced(entry)
+            extra["baseline_traced"] = tracer_of(entry)
         return GateResult(
             REGRESSION,
             key,
