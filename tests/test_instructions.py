@@ -49,6 +49,25 @@ def test_counted(perf):
 """
 
 
+def test_child_path_names_each_folder_once_and_renames_roots() -> None:
+    """Both A/B sides count with paths of one shape: the base side's extra working-tree root is renamed away."""
+    base_side = ["/p/tests", "/b/src", "/p/src", "/p", "/b/src", "/usr/lib/python3"]
+    current_side = ["/p/tests", "/p/src", "/p/src", "/p", "/p/src", "/usr/lib/python3"]
+    expected_base = ["/p/tests", "/b/src", "/p", "/usr/lib/python3"]
+    assert instructions.child_path(base_side, [("/p/src", "/b/src")]) == expected_base
+    assert instructions.child_path(current_side) == ["/p/tests", "/p/src", "/p", "/usr/lib/python3"]
+    assert instructions.child_path(["/p/src/x", "/p"], [("/p/src", "/b/src")]) == ["/p/src/x", "/p"]  # exact only
+
+
+def test_base_side_path_map_pairs_roots_by_relative_folder(tmp_path: Path) -> None:
+    from pytest_release_gates.compare import gate
+
+    root, base = tmp_path / "proj", tmp_path / "scratch" / "base"
+    pairs = gate._path_map(root, base, [str(root / "src"), str(root / "lib"), "/elsewhere"],
+                           [str(base / "src")])
+    assert pairs == ((str(root / "src"), str(base / "src")),)
+
+
 @pytest.fixture
 def no_valgrind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A PATH with no valgrind on it (the inner pytest is started by absolute path: it needs no PATH)."""
