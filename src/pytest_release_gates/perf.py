@@ -64,6 +64,7 @@ import dataclasses
 import gc
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -309,7 +310,9 @@ def _count(item: pytest.Item, name: str, call: bytes, rounds: int, warmup: int, 
     counted = cache.get(key) if cache is not None else None
     if counted is None:
         try:
-            counted = instructions.count(call, calls=rounds, warmup=warmup, cwd=os.getcwd())
+            rename = item.config.stash.get(instructions.PROBE_PATH_MAP_KEY, ())
+            counted = instructions.count(call, calls=rounds, warmup=warmup, cwd=os.getcwd(),
+                                         path=instructions.child_path(sys.path, rename))
         except instructions.CountFailed as exc:
             failed = str(exc)
         else:

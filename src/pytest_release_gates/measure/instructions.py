@@ -58,7 +58,7 @@ from typing import Any, Final, final
 import pytest
 
 #: Names the counting method; a baseline counted by another method is counted elsewhere.
-METHOD: Final = "callgrind-batches/1"
+METHOD: Final = "callgrind-batches/2"  # /2: counted under PYTHONMALLOC=malloc
 #: Batches per measurement (fewer when fewer calls are counted): enough samples for the rank test
 #: to reach p < 0.002 (7 against 7 already can) when counts do not repeat.
 BATCHES: Final = 10
@@ -66,8 +66,13 @@ BATCHES: Final = 10
 MARKER: Final = "ctermid"
 #: The counted process's whole environment. The hash seed fixes ``hash(str)``; the rest keeps the
 #: process's memory layout, locale and time zone the same from run to run (the layout moves counts
-#: of code that hashes addresses by up to 1% on this project's own workloads).
+#: of code that hashes addresses by up to 1% on this project's own workloads). ``PYTHONMALLOC=malloc``:
+#: under Python's own small-object allocator an int loop counted 4% more or less depending on how full
+#: its blocks happened to be when the loop began, which one more folder on ``sys.path`` or ``python -m
+#: pytest`` instead of ``pytest`` changed; under the C library's allocator the same variations moved it
+#: by 0.2% (it counts more instructions per allocation, on both sides of a comparison alike).
 PINNED_ENV: Final[Mapping[str, str]] = {
+    "PYTHONMALLOC": "malloc",
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUTF8": "1",
@@ -85,6 +90,8 @@ BOOT: Final = (
 #: In a process that runs the same tests several times (the A/B probe): counts kept per (node id, name),
 #: so each measurement is counted once per side (the counts of a second round would be the same).
 PROBE_CACHE_KEY: Final = pytest.StashKey[dict[tuple[str, str], "Counted"]]()
+#: In the A/B probe of the base revision: (working-tree import root, base import root) pairs, see :func:`child_path`.
+PROBE_PATH_MAP_KEY: Final = pytest.StashKey[tuple[tuple[str, str], ...]]()
 
 _SUMMARY: Final = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
@@ -255,9 +262,24 @@ def late_start_supported() -> bool:
     return sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
 
 
-def count(call: bytes, *, calls: int, warmup: int, cwd: str | None = None, batches: int = BATCHES) -> Counted:
+def child_path(path: Sequence[str], rename: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """``sys.path`` for the counting process: entries renamed (exact matches) by ``rename``, then each kept once.
+
+    Counts depend on the interpreter's state, and the folders on ``sys.path`` are part of it (each gets a finder
+    and a cache): an allocation-heavy loop measured 4% more instructions with one extra folder on the path. The
+    A/B sides must count in the same state, so the base side's path names the base revision's import roots
+    where the working tree's path names the working tree's, and repeats (``pythonpath`` plus rootdir insertion)
+    are dropped on both sides alike.
+    """
+    renamed = dict(rename)
+    return list(dict.fromkeys(renamed.get(entry, entry) for entry in path))
+
+
+def count(call: bytes, *, calls: int, warmup: int, cwd: str | None = None, batches: int = BATCHES,
+          path: Sequence[str] | None = None) -> Counted:
     """Count the instructions per call of the pickled ``call`` (from :func:`prepare`).
 
+    ``path`` is the counting process's ``sys.path`` (default: :func:`child_path` of this one's).
     Raises :class:`CountFailed` (one line) when the call fails in the counting process.
     """
     exe = valgrind()
@@ -269,7 +291,8 @@ def count(call: bytes, *, calls: int, warmup: int, cwd: str | None = None, batch
     while True:
         with tempfile.TemporaryDirectory(prefix="rg-count-") as tmp:
             outcome = _run_once(exe, call, calls=calls, warmup=warmup, batches=batches, late=late,
-                                cwd=cwd or os.getcwd(), tmp=Path(tmp))
+                                cwd=cwd or os.getcwd(), tmp=Path(tmp),
+                                path=child_path(sys.path) if path is None else list(path))
         if outcome == "late":  # no client request here: simulate everything from the start
             late = False
             continue
@@ -278,7 +301,7 @@ def count(call: bytes, *, calls: int, warmup: int, cwd: str | None = None, batch
 
 
 def _run_once(exe: str, call: bytes, *, calls: int, warmup: int, batches: int, late: bool, cwd: str,
-              tmp: Path) -> list[float] | str:
+              tmp: Path, path: list[str]) -> list[float] | str:
     result = tmp / "result.json"
     cmd = [exe, "-q", "--tool=callgrind", "--vgdb=no", f"--dump-before={MARKER}", "--dump-instr=no",
            "--dump-line=no", f"--callgrind-out-file={tmp / 'cg.out'}"]
@@ -286,7 +309,7 @@ def _run_once(exe: str, call: bytes, *, calls: int, warmup: int, batches: int, l
         cmd.append("--instr-atstart=no")
     cmd += [sys.executable, "-c", BOOT]
     payload = pickle.dumps({
-        "driver": _driver(), "path": list(sys.path), "call": call, "calls": calls, "batches": batches,
+        "driver": _driver(), "path": path, "call": call, "calls": calls, "batches": batches,
         "warmup": warmup, "result": str(result), "late": late,
     })
     proc = subprocess.run(cmd, input=payload, cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL,

@@ -125,6 +125,20 @@ def layout(side_root: Path, paths: Sequence[str]) -> tuple[list[str], list[tuple
     return roots, modules
 
 
+def _path_map(rootdir: Path, base_root: Path, cur_roots: Sequence[str], base_roots: Sequence[str],
+              ) -> tuple[tuple[str, str], ...]:
+    """Each working-tree import root paired with the same folder of the base revision, where it has one."""
+    pairs = []
+    for root in cur_roots:
+        try:
+            twin = str(base_root / Path(root).relative_to(rootdir))
+        except ValueError:
+            continue
+        if twin in base_roots:
+            pairs.append((root, twin))
+    return tuple(pairs)
+
+
 # ---------------------------------------------------------------- the gate
 
 
@@ -266,7 +280,8 @@ class Gate:
             block = tuple(m for m, _ in cur_modules if m not in base_names)
             where = f"{ref} ({rev.short})"
             sides = [
-                runner.Side(runner.BASE, where, tuple(base_roots or [str(base_root)]), tuple(base_modules), block),
+                runner.Side(runner.BASE, where, tuple(base_roots or [str(base_root)]), tuple(base_modules), block,
+                            _path_map(rootdir, base_root, cur_roots, base_roots)),
                 runner.Side(runner.CURRENT, "the working tree", tuple(cur_roots), tuple(cur_modules)),
             ]
             nodeids = list(dict.fromkeys(m.nodeid for m in selected.values()))

@@ -162,6 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # perf.measure(counter="instructions") counts here too (both sides alike), once per side: counts repeat.
     config.stash[instructions.PROBE_CACHE_KEY] = {}
+    config.stash[instructions.PROBE_PATH_MAP_KEY] = tuple((str(a), str(b)) for a, b in _spec.get("path_map", ()))
     divisor = max(1, int(_spec.get("divisor", 1)))
     max_time = getattr(config.option, "benchmark_max_time", None)
     if isinstance(max_time, (int, float)) and divisor > 1:

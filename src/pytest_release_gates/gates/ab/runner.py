@@ -60,6 +60,9 @@ class Side:
     roots: tuple[str, ...]  # first on sys.path
     modules: tuple[tuple[str, str], ...]  # (top-level module, root it must come from)
     block: tuple[str, ...] = ()
+    #: (working-tree root, this side's root) pairs: the counting process's path names this side's code where
+    #: the working tree's names its own (see ``instructions.child_path``).
+    path_map: tuple[tuple[str, str], ...] = ()
 
 
 @final
@@ -207,6 +210,7 @@ def _started(sides: Sequence[Side], nodeids: Sequence[str], inv: Invocation, scr
                 "roots": list(side.roots),
                 "modules": [list(m) for m in side.modules],
                 "block": list(side.block),
+                "path_map": [list(pair) for pair in side.path_map],
                 "nodeids": list(nodeids),
                 "out": str(out),
                 "basetemp": str(scratch / f"{side.name}-tmp"),
