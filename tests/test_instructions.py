@@ -60,7 +60,7 @@ def test_child_path_names_each_folder_once_and_renames_roots() -> None:
 
 
 def test_base_side_path_map_pairs_roots_by_relative_folder(tmp_path: Path) -> None:
-    from pytest_release_gates.compare import gate
+    from pytest_release_gates.gates.ab import gate
 
     root, base = tmp_path / "proj", tmp_path / "scratch" / "base"
     pairs = gate._path_map(root, base, [str(root / "src"), str(root / "lib"), "/elsewhere"],
