@@ -12,6 +12,7 @@ documents a line when it matches the whole line, after the status word (``FAIL``
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "messages"
 DOCS = ROOT / "docs"
+SRC = ROOT / "src" / "pytest_release_gates"
 
 #: Golden section -> the gate page documenting its lines.
 GATE_PAGES = {
@@ -141,3 +143,46 @@ def test_pattern_matching_is_strict() -> None:
     p = [_as_pattern("took N s, budget N s (Nx)")]
     assert _documented("t.py::t took N s, budget N s (Nx)", p)
     assert not _documented("t.py::t took N s, budget N s (Nx) and more", p)
+
+
+def cli_error_templates() -> list[tuple[str, int, list[str]]]:
+    """(file, line, literal fragments) of each one-line error the ``release-gate`` command can print.
+
+    The modules of the command are those that build an argparse parser, plus the shard check of ``merge``;
+    an error is the first argument of ``UsageError(...)``, ``StoreError(...)`` or ``_err(...)``, its
+    f-string holes dropped."""
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "import argparse" not in text and "merge" not in path.name:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name not in ("UsageError", "StoreError", "_err"):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.JoinedStr):
+                text_parts = [v.value if isinstance(v, ast.Constant) else "\0" for v in arg.values]
+            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                text_parts = [arg.value]
+            else:
+                continue
+            frags = [f.replace("`", "").strip(" :;,.()'\"") for f in "".join(map(str, text_parts)).split("\0")]
+            frags = [f for f in frags if len(f) >= 12]
+            if frags:
+                out.append((path.relative_to(SRC).as_posix(), node.lineno, frags))
+    return out
+
+
+def test_every_cli_error_line_has_an_entry() -> None:
+    """Each error of ``release-gate status/merge/baseline/integrity/history/init`` is findable on the page."""
+    templates = cli_error_templates()
+    assert len(templates) >= 25, "the release-gate command's modules moved: update cli_error_templates"
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    headings = " ".join(" ".join(line.split()) for line in text.splitlines() if line.startswith("### "))
+    headings = headings.replace("`", "")
+    missing = [f"{name}:{line} {frags[0]!r}" for name, line, frags in templates
+               if not any(" ".join(f.split()) in headings for f in frags)]
+    assert not missing, "release-gate errors without a docs/troubleshooting.md entry:\n" + "\n".join(missing)
