@@ -8,6 +8,9 @@ placeholders: ``TEST``, ``PATH``, ``REF`` and the other capitalised words of ``_
 ``MESSAGE``/``REASON`` and ``...`` for any text, ``N`` for a number (as the golden files write it). A quote
 documents a line when it matches the whole line, after the status word (``FAIL``/``warn``/``pass``), the
 ``-> level`` suffix and at most two leading subject words (a node id, a path, ``project version``).
+
+The error lines of the ``release-gate`` command (status, merge, baseline, integrity, history, init) are not
+all in the golden files: they are read from the command's modules and each needs an entry too.
 """
 
 from __future__ import annotations
