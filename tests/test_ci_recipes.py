@@ -27,21 +27,24 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "ci.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGE = DOCS / "ci.md"
+TUTORIAL = DOCS / "getting-started.md"  # its CI step is a GitHub workflow too
 BLOCK = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 DEFAULT_VERDICT = ".release-gates/verdict.json"  # SPEC: --gate-verdict default, release-gate status default
 GATE = re.compile(r"(?:^|\s)pytest\s+(?:.*\s)?--release-gate(?:\s|$)", re.S)
 STATUS = re.compile(r"release-gate status(?P<path>\s+[^-\s]\S*)?\s+--commit\s+(?P<rev>\S+)")
 
 
-def recipes(lang: str) -> list[tuple[str, str]]:
-    """(heading, body) of every ``lang`` code block of docs/ci.md."""
-    text = PAGE.read_text(encoding="utf-8")
+def recipes(lang: str, pages: tuple[Path, ...] = (PAGE,)) -> list[tuple[str, str]]:
+    """(page and heading, body) of every ``lang`` code block of the pages."""
     out = []
-    for m in BLOCK.finditer(text):
-        if m.group(1) == lang:
-            heading = re.findall(r"^## (.*)$", text[:m.start()], re.MULTILINE)[-1]
-            out.append((heading, m.group(2)))
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for m in BLOCK.finditer(text):
+            if m.group(1) == lang:
+                heading = re.findall(r"^## (.*)$", text[:m.start()], re.MULTILINE)[-1]
+                out.append((f"{page.name}: {heading}", m.group(2)))
     return out
 
 
@@ -134,7 +137,7 @@ def _always(cond: Any) -> bool:
 
 def _github_jobs() -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for heading, body in recipes("yaml"):
+    for heading, body in recipes("yaml", (PAGE, TUTORIAL)):
         # an expression is one word: ${{ matrix.group }} -> ${{matrix.group}}
         body = re.sub(r"\$\{\{\s*(.*?)\s*\}\}", lambda m: "${{" + m.group(1).replace(" ", "") + "}}", body)
         doc = yaml.safe_load(body)
@@ -154,9 +157,10 @@ def _gitlab_docs() -> list[tuple[str, dict[str, Any]]]:
 
 def test_recipes_are_found() -> None:
     assert len(recipes("bash")) == 1
-    assert len(_github_jobs()) >= 3
+    assert len(_github_jobs()) == 4, "a GitHub recipe was added or removed: update test_github_recipe's range"
     assert len(_gitlab_docs()) >= 2
-    on = [v for _, doc in _github_jobs() for k, v in doc.items() if k in ("on", True)]  # YAML 1.1 reads a bare `on` as true
+    # YAML 1.1 reads a bare `on` as true
+    on = [v for _, doc in _github_jobs() for k, v in doc.items() if k in ("on", True)]
     assert any(isinstance(o, dict) and "merge_group" in o for o in on), "no recipe gates the merge queue"
 
 
@@ -190,6 +194,15 @@ def _check_github(doc: dict[str, Any]) -> list[str]:
                 shard = re.search(r"--gate-shard=(.+?)/(\d+)", command)
                 if not shard or int(shard.group(2)) != len(groups):
                     problems.append(f"{name}: --gate-shard count is not the matrix size {len(groups)}")
+    for name, job in jobs.items():
+        steps = job.get("steps", [])
+        uses = [str(st.get("uses", "")) for st in steps]
+        checkout = next((i for i, u in enumerate(uses) if u.startswith("actions/checkout")), len(steps))
+        for i, command in _runs(steps):
+            if i < checkout and re.search(r"(?:^|\s)\./|pip install (?:-e )?\.(?:\s|$)", command):
+                problems.append(f"{name}: `{command}` needs the repository, but the job has not checked it out")
+        if any(u.startswith("actions/download-artifact") for u in uses[:checkout]) and checkout < len(steps):
+            problems.append(f"{name}: actions/checkout after download-artifact cleans the downloaded verdict away")
     for name, job in jobs.items():
         steps = job.get("steps", [])
         runs = _runs(steps)
@@ -240,12 +253,9 @@ def _deploy_on_output(jobs: dict[str, dict[str, Any]], job: dict[str, Any]) -> b
     return False
 
 
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_github_recipe(index: int) -> None:
-    jobs = _github_jobs()
-    if index >= len(jobs):
-        pytest.skip("fewer GitHub recipes")
-    heading, doc = jobs[index]
+    heading, doc = _github_jobs()[index]
     assert not _check_github(doc), heading
 
 
@@ -308,6 +318,11 @@ def test_the_checks_catch_a_broken_recipe() -> None:
     deploy = doc["jobs"]["deploy"]["steps"]
     deploy[:] = [s for s in deploy if "release-gate status" not in str(s.get("run", ""))]
     assert any("deploys without" in p for p in _check_github(doc))
+    _, doc = _github_jobs()[0]
+    steps = doc["jobs"]["deploy"]["steps"]
+    steps.append(steps.pop(0))  # checkout last: deploy.sh missing, the download cleaned away
+    problems = _check_github(doc)
+    assert any("not checked it out" in p for p in problems) and any("cleans" in p for p in problems)
     _, doc = _github_jobs()[1]
     for step in doc["jobs"]["quality-gate"]["steps"]:
         if "release-gate merge" in str(step.get("run", "")):
