@@ -64,6 +64,7 @@ def project(p: pytest.Pytester, extra: str = "") -> None:
     p.makepyfile(test_p=PERF)
 
 
+@pytest.mark.timing
 def test_entry_records_the_reference_and_the_verdict_the_speed_factor(
     pytester: pytest.Pytester, run_gate: RunGate
 ) -> None:
@@ -79,6 +80,7 @@ def test_entry_records_the_reference_and_the_verdict_the_speed_factor(
     assert "scaled" in g["message"] and "as the machine's reference takes" in g["message"]
 
 
+@pytest.mark.timing
 def test_a_baseline_from_a_faster_moment_is_not_a_regression(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     """The machine ran 2x faster when the baseline was recorded: raw times read as a rollback (next
     test); calibrated, they compare as the unchanged code they are."""
@@ -106,6 +108,7 @@ def test_without_calibration_the_same_baseline_rolls_back(pytester: pytest.Pytes
     assert "speed_factor" not in g and "calibrated" not in g["message"]
 
 
+@pytest.mark.timing
 def test_a_real_slowdown_is_caught_through_calibration(
     pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +160,7 @@ def test_a_foreign_reference_compares_raw_times(pytester: pytest.Pytester, run_g
     assert "speed_factor" not in g and "calibrated with another reference" in g["message"], g
 
 
+@pytest.mark.timing
 def test_calibrated_under_xdist(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     pytest.importorskip("xdist")
     project(pytester)
@@ -180,6 +184,7 @@ def test_perf_calibration_must_be_a_boolean(pytester: pytest.Pytester, run_gate:
     assert "perf_calibration" in err and "pyproject.toml" in err and "Traceback" not in err
 
 
+@pytest.mark.timing
 def test_code_that_waits_is_not_scaled_by_the_machine_speed(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     """A sleep takes as long on a slow machine as on a fast one: its measurement records a CPU fraction
     near 0, and a reference 2.5x faster at recording leaves its baseline (almost) as recorded."""

@@ -141,6 +141,7 @@ def test_bench(benchmark):
 """
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
 def test_slower_revision_holds(tmp_path: Path, tmpdir_env: Path, xdist: bool) -> None:
     root = make_project(tmp_path / "proj", loops=[3000, 9000], tests={"test_perf.py": BENCH_AND_DURATION})
@@ -169,6 +170,7 @@ def test_slower_revision_holds(tmp_path: Path, tmpdir_env: Path, xdist: bool) ->
     assert leftovers(tmpdir_env) == []
 
 
+@pytest.mark.timing
 def test_unchanged_revision_deploys(tmp_path: Path, tmpdir_env: Path) -> None:
     # Tolerance 200%: this test checks the machinery, not the noise floor of a shared machine (whose speed
     # can swing 2x within a second, while the other xdist worker competes for the same two cores).
@@ -182,6 +184,7 @@ def test_unchanged_revision_deploys(tmp_path: Path, tmpdir_env: Path) -> None:
     assert leftovers(tmpdir_env) == []
 
 
+@pytest.mark.timing
 def test_config_ref_and_dirty_working_tree_is_the_current_side(tmp_path: Path, tmpdir_env: Path) -> None:
     root = make_project(tmp_path / "proj", loops=[3000], extra='[tool.release_gates.compare]\nref = "HEAD"')
     # An uncommitted 3x slowdown, as in the other A/B tests here: what this test is about is which side the
@@ -196,6 +199,7 @@ def test_config_ref_and_dirty_working_tree_is_the_current_side(tmp_path: Path, t
     assert leftovers(tmpdir_env) == []
 
 
+@pytest.mark.timing
 def test_compare_tolerance_replaces_regression_tolerance_for_the_ab(tmp_path: Path, tmpdir_env: Path) -> None:
     # A committed-baseline tolerance this loose would let a 3x slowdown through; the A/B's own is tight.
     root = make_project(tmp_path / "proj", loops=[3000, 9000],

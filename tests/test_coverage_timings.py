@@ -128,6 +128,7 @@ def _has_bench() -> bool:
 NO_THREAD = ("-p", "no:rerunfailures")
 
 
+@pytest.mark.timing
 def test_baseline_without_cov_then_run_with_cov(project: pytest.Pytester, run_gate: RunGate) -> None:
     rec = run_gate("--gate-update-baseline", *NO_THREAD)
     assert_nothing_fails(rec)
@@ -143,6 +144,7 @@ def test_baseline_without_cov_then_run_with_cov(project: pytest.Pytester, run_ga
         assert myapp_coverage(project, "cov.json") == (100.0, []), xdist
 
 
+@pytest.mark.timing
 def test_baseline_with_cov_then_run_without_cov(project: pytest.Pytester, run_gate: RunGate) -> None:
     rec = run_gate("--gate-update-baseline", "--cov=myapp", "--cov-report=json:cov.json", *NO_THREAD)
     assert_nothing_fails(rec)
@@ -219,6 +221,7 @@ def pytest_unconfigure(config):
 """
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="Python 3.12+ instruments code for every thread")
 def test_a_traced_thread_makes_the_pause_partial_and_says_so(
     pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch

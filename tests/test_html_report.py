@@ -248,8 +248,9 @@ def test_any_text_is_escaped(subject: str, message: str, kind: str) -> None:
     assert clean(subject) in [clean(c) for c in parsed.cells]
 
 
+@pytest.mark.timing
 def test_huge_history_renders_fast_and_small(tmp_path: Path) -> None:
-    """100,000 runs: read + sample + render under 2 s, page under 5 MB."""
+    """100,000 runs: read + sample + render under 5 s (wide: the timing tier), page under 5 MB."""
     path = tmp_path / "history.jsonl"
     now = time.time()
     keys = [f"tests/test_perf.py::test_m{k}::op" for k in range(5)]
@@ -271,7 +272,7 @@ def test_huge_history_renders_fast_and_small(tmp_path: Path) -> None:
     assert "Run history: 100,000 runs" in page and "over 100,000 runs" in page
     assert page.count('<div class="chart"') == 5 and "sampled to" in page
     assert len(page.encode()) < 5_000_000
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    assert elapsed < 5.0, f"took {elapsed:.2f} s"
 
 
 def test_huge_history_end_to_end(pytester: pytest.Pytester, run_gate) -> None:
@@ -330,6 +331,7 @@ def test_filter_and_sort_in_chromium(tmp_path: Path, chromium) -> None:
     assert 'data-sorted="ratio-desc"' in dom
 
 
+@pytest.mark.timing
 def test_big_report_renders_in_chromium(tmp_path: Path, chromium) -> None:
     """5,000 gates and 200 runs of history: rendered (the timing itself is in benchmarks/)."""
     gates = [{"kind": "budget", "subject": f"tests/test_m{i // 50}.py::test_{i}",

@@ -219,6 +219,7 @@ def _spread_rows(pytester: pytest.Pytester) -> dict[str, dict[str, float]]:
     return {p.stem.removeprefix("spread-"): json.loads(p.read_text()) for p in pytester.path.glob("spread-*.json")}
 
 
+@pytest.mark.timing
 def test_rounds_are_spread_under_release_gate(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     pytester.makepyprojecttoml("[tool.release_gates]\nperf_spread_seconds = 0.3\n")
     pytester.makepyfile(test_s=SPREAD_TESTS)
@@ -233,10 +234,11 @@ def test_rounds_are_spread_under_release_gate(pytester: pytest.Pytester, run_gat
     assert rows["no_warmup"]["took"] >= 0.27 and rows["no_warmup"]["calls"] == 10  # warmup=0: no untimed call
     assert rows["slow"]["calls"] == 5 + 10 + 1  # always late: never paused, one call after the first reference
     for gated in ("budgeted", "marked"):  # the test's own wall time is gated: back to back
-        assert rows[gated]["took"] < 0.2 and rows[gated]["calls"] == 16, gated
+        assert rows[gated]["took"] < 0.25 and rows[gated]["calls"] == 16, gated
     assert rows["fast"]["took"] > 1.3 * rows["budgeted"]["took"]
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("how", ["plain pytest", "perf_spread_seconds = 0"])
 def test_rounds_back_to_back(pytester: pytest.Pytester, run_gate: RunGate, how: str) -> None:
     if how == "plain pytest":
@@ -248,10 +250,11 @@ def test_rounds_back_to_back(pytester: pytest.Pytester, run_gate: RunGate, how: 
     run.result.assert_outcomes(passed=3, deselected=2)
     rows = _spread_rows(pytester)
     extra = 0 if how == "plain pytest" else 1  # --release-gate: one untimed call after the reference
-    assert rows["fast"]["took"] < 0.2 and rows["fast"]["calls"] == 15 + extra
+    assert rows["fast"]["took"] < 1.0 and rows["fast"]["calls"] == 15 + extra  # spread, it would take 4.5 s
     assert rows["no_warmup"]["calls"] == 10 and rows["slow"]["calls"] == 15 + extra
 
 
+@pytest.mark.timing
 def test_spread_stays_within_a_tenth_of_a_pytest_timeout(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     pytest.importorskip("pytest_timeout")
     pytester.makepyfile(test_s=SPREAD_TESTS + """

@@ -378,6 +378,7 @@ def test_without_release_gate_nothing_is_written(project: pytest.Pytester, run_g
 PERF = PERF_SQUARES
 
 
+@pytest.mark.timing
 def test_perf_samples_regress_only_when_significant(
     pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -407,6 +408,7 @@ def test_baseline_path_option_and_section_of_others_survive(project: pytest.Pyte
     assert not Path(project.path / BASELINE).exists()
 
 
+@pytest.mark.timing
 def test_pytest_benchmark_samples_are_tracked(
     pytester: pytest.Pytester, run_gate: RunGate, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,7 @@ def test_own_timeout_hit_holds_with_its_limit(pytester: pytest.Pytester, run_gat
     assert set(_timeouts(run)) == {"test_t.py::test_stuck"}
 
 
+@pytest.mark.timing
 def test_hang_protection_stops_a_budgeted_test(pytester: pytest.Pytester, run_gate: RunGate) -> None:
     pytester.makepyprojecttoml("[tool.release_gates]\nhang_factor = 4\n")
     pytester.makepyfile(test_t="""
@@ -47,7 +48,7 @@ def test_hang_protection_stops_a_budgeted_test(pytester: pytest.Pytester, run_ga
     for args in [(), ("-n", "2")]:
         run = run_gate(*args)
         assert run.level == "hold"
-        assert run.result.duration < 20, args  # stopped at 0.4 s, not after 30 s
+        assert run.result.duration < 25, args  # stopped at 0.4 s, not after 30 s
         gate = _timeouts(run)["test_t.py::test_hangs"]
         assert gate["limit"] == pytest.approx(0.4) and gate["hang_protection"] is True
         assert gate["message"] == "hung: stopped after 0.40 s, hang protection at 4x its 0.10 s budget (pytest-timeout)"
