@@ -58,7 +58,7 @@ from typing import Any, Final, final
 import pytest
 
 #: Names the counting method; a baseline counted by another method is counted elsewhere.
-METHOD: Final = "callgrind-batches/2"  # /2: counted under PYTHONMALLOC=malloc
+METHOD: Final = "callgrind-batches/1"
 #: Batches per measurement (fewer when fewer calls are counted): enough samples for the rank test
 #: to reach p < 0.002 (7 against 7 already can) when counts do not repeat.
 BATCHES: Final = 10
@@ -66,13 +66,8 @@ BATCHES: Final = 10
 MARKER: Final = "ctermid"
 #: The counted process's whole environment. The hash seed fixes ``hash(str)``; the rest keeps the
 #: process's memory layout, locale and time zone the same from run to run (the layout moves counts
-#: of code that hashes addresses by up to 1% on this project's own workloads). ``PYTHONMALLOC=malloc``:
-#: under Python's own small-object allocator an int loop counted 4% more or less depending on how full
-#: its blocks happened to be when the loop began, which one more folder on ``sys.path`` or ``python -m
-#: pytest`` instead of ``pytest`` changed; under the C library's allocator the same variations moved it
-#: by 0.2% (it counts more instructions per allocation, on both sides of a comparison alike).
+#: of code that hashes addresses by up to 1% on this project's own workloads).
 PINNED_ENV: Final[Mapping[str, str]] = {
-    "PYTHONMALLOC": "malloc",
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUTF8": "1",
