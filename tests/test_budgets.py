@@ -597,7 +597,8 @@ def test_formatting() -> None:
     assert fmt_ratio(0.851) == "0.85x"
     assert fmt_ratio(23.4) == "23.4x"
     assert fmt_ratio(0.002) == fmt_ratio(0.0) == "<0.01x"  # a passing budget is not "(0.00x)"
-    assert budgets._report_line({"metric": "seconds", "value": 1.42, "limit": 1.0}) == "call took 1.42 s, budget 1.00 s"
+    over = budgets.BudgetCheck("seconds", 1.42, 1.0, "marker")
+    assert budgets._report_line(over) == "call took 1.42 s, budget 1.00 s"
 
 
 def test_many_passing_budgets_are_summed_up(pytester: pytest.Pytester, run_gate: RunGate) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .baseline import Baseline
     from .model import Decision, GateResult
     from .session import GateContext
     from .spec import GateSpec
@@ -58,7 +59,7 @@ def pytest_release_gates_verdict(gates: Sequence[GateResult], context: GateConte
 
 
 @hookspec
-def pytest_release_gates_update_baseline(context: GateContext, baseline: Any) -> Iterable[str] | None:
+def pytest_release_gates_update_baseline(context: GateContext, baseline: Baseline) -> Iterable[str] | None:
     """Record this run into ``baseline`` (only with ``--gate-update-baseline``).
 
     Each gate kind edits its own section and returns lines saying what it

@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, final
+from typing import Final, final
 
 import pytest
 
+from . import wire
 from .calibration import Calibration
 from .session import GateContext, observe
 
@@ -66,6 +67,83 @@ class Unmeasured:
         return f"{self.nodeid}::{self.name}"
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class MetricObservation:
+    """One tracked metric as a test's process ships it (``KIND``); the node id travels beside it."""
+
+    name: str
+    values: tuple[float, ...]
+    sampled: bool
+    higher_is_better: bool = False
+    tolerance: float | None = None
+    unit: str = "s"
+    source: str = ""
+    calibration: Calibration | None = None
+    traced: str | None = None
+    count_env: Mapping[str, str] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "values": list(self.values),
+            "sampled": self.sampled,
+            "higher_is_better": self.higher_is_better,
+            "tolerance": self.tolerance,
+            "unit": self.unit,
+            "source": self.source,
+            "calibration": self.calibration.as_data() if self.calibration is not None else None,
+            "traced": self.traced,
+            "count_env": dict(self.count_env) if self.count_env else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> MetricObservation:
+        """Non-finite samples are dropped; a sample list that is not a list, or no name, is ``ValueError``."""
+        d = wire.mapping(data, KIND)
+        if "name" not in d:
+            raise ValueError(f"malformed {KIND!r} observation: no 'name'")
+        values = d.get("values", ())
+        if not isinstance(values, (list, tuple)):
+            raise ValueError(f"malformed {KIND!r} observation: 'values' is not a list: {values!r}")
+        tolerance = d.get("tolerance")
+        return cls(
+            name=str(d["name"]),
+            values=tuple(float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)),
+            sampled=bool(d.get("sampled")),
+            higher_is_better=bool(d.get("higher_is_better")),
+            tolerance=float(tolerance) if wire.is_number(tolerance) else None,
+            unit=str(d.get("unit", "s")),
+            source=str(d.get("source", "")),
+            calibration=Calibration.from_data(d.get("calibration")),
+            traced=wire.text(d.get("traced")),
+            count_env=wire.strings(d.get("count_env")),
+        )
+
+    def metric(self, nodeid: str) -> Metric:
+        return Metric(nodeid, self.name, self.values, self.sampled, self.higher_is_better, self.tolerance,
+                      self.unit, self.source, self.calibration, self.traced, self.count_env)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class UnmeasuredObservation:
+    """A tracked metric its test asked for and this process could not measure (``UNMEASURED_KIND``)."""
+
+    name: str
+    why: str
+    unit: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "why": self.why, "unit": self.unit}
+
+    @classmethod
+    def from_json(cls, data: object) -> UnmeasuredObservation:
+        """Missing fields read as text (the metric still fails: asked for, not measured)."""
+        d = wire.mapping(data, UNMEASURED_KIND)
+        return cls(str(d.get("name")), str(d.get("why")), str(d.get("unit", "")))
+
+
 def observe_metric(
     item: pytest.Item,
     name: str,
@@ -84,60 +162,23 @@ def observe_metric(
     if len(vals) > MAX_SAMPLES:
         step = len(vals) / MAX_SAMPLES
         vals = [vals[int(i * step)] for i in range(MAX_SAMPLES)]
-    observe(
-        item,
-        KIND,
-        {
-            "name": name,
-            "values": vals,
-            "sampled": sampled,
-            "higher_is_better": higher_is_better,
-            "tolerance": tolerance,
-            "unit": unit,
-            "source": source,
-            "calibration": calibration.as_data() if calibration is not None else None,
-            "traced": traced,
-            "count_env": dict(count_env) if count_env else None,
-        },
-    )
+    obs = MetricObservation(name, tuple(vals), sampled, higher_is_better, tolerance, unit, source, calibration,
+                            traced, count_env)
+    observe(item, KIND, obs.to_json())
 
 
 def observe_unmeasured(item: pytest.Item, name: str, why: str, *, unit: str) -> None:
     """File a metric this test asked for that could not be measured (its regression gate fails)."""
-    observe(item, UNMEASURED_KIND, {"name": name, "why": why, "unit": unit})
+    observe(item, UNMEASURED_KIND, UnmeasuredObservation(name, why, unit).to_json())
 
 
 def collect_unmeasured(context: GateContext) -> Iterator[Unmeasured]:
     for obs in context.observations(UNMEASURED_KIND):
-        d: dict[str, Any] = obs.data
-        yield Unmeasured(obs.nodeid, str(d.get("name")), str(d.get("why")), str(d.get("unit", "")))
+        u = UnmeasuredObservation.from_json(obs.data)
+        yield Unmeasured(obs.nodeid, u.name, u.why, u.unit)
 
 
 def collect(context: GateContext) -> Iterator[Metric]:
     """Every tracked metric the run observed, in report order."""
     for obs in context.observations(KIND):
-        d: dict[str, Any] = obs.data
-        values = tuple(float(v) for v in d.get("values", ()) if isinstance(v, (int, float)) and math.isfinite(v))
-        yield Metric(
-            nodeid=obs.nodeid,
-            name=str(d["name"]),
-            values=values,
-            sampled=bool(d.get("sampled")),
-            higher_is_better=bool(d.get("higher_is_better")),
-            tolerance=d.get("tolerance"),
-            unit=str(d.get("unit", "s")),
-            source=str(d.get("source", "")),
-            calibration=Calibration.from_data(d.get("calibration")),
-            traced=_traced(d.get("traced")),
-            count_env=_strings(d.get("count_env")),
-        )
-
-
-def _traced(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _strings(data: Any) -> dict[str, str] | None:
-    if not isinstance(data, Mapping) or not data:
-        return None
-    return {str(k): str(v) for k, v in data.items()}
+        yield MetricObservation.from_json(obs.data).metric(obs.nodeid)

@@ -1,6 +1,7 @@
 """Run state: what the run observed, held in one object under a StashKey.
 
-Observations are plain JSON values. On the process that runs a test (the
+Observations are plain JSON values (a gate kind's own dataclass writes them with ``to_json`` and
+reads them back with ``from_json``, checking their shape: they cross a process). On the process that runs a test (the
 only process without xdist, a worker with it) a gate module files them
 against the test with :func:`observe`; the core attaches them to that test's
 report as ``report.release_gates`` so they travel with the report to the
@@ -16,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import pytest
 
@@ -24,13 +25,16 @@ from .config import Settings
 from .model import RunFacts, TestCounts
 from .spec import Registry
 
+if TYPE_CHECKING:
+    from .baseline import Baseline
+
 REPORT_ATTR: Final = "release_gates"
 WORKEROUTPUT_KEY: Final = "release_gates"
 
-_item_obs_key: Final = pytest.StashKey[dict[str, list[Any]]]()
+_item_obs_key: Final = pytest.StashKey[dict[str, list[object]]]()
 
 
-def observe(item: pytest.Item, kind: str, data: Any) -> None:
+def observe(item: pytest.Item, kind: str, data: object) -> None:
     """File one observation of ``kind`` for this test (any process).
 
     Without xdist it goes straight to the run state; on an xdist worker it ships
@@ -58,7 +62,7 @@ def own_failure(item: pytest.Item, kind: str) -> None:
     observe(item, FAILURE_OWNER, kind)
 
 
-def take_observations(item: pytest.Item) -> dict[str, list[Any]] | None:
+def take_observations(item: pytest.Item) -> dict[str, list[object]] | None:
     if _item_obs_key not in item.stash:  # not stash.get: a miss raises and catches a KeyError
         return None
     shipped = item.stash[_item_obs_key]
@@ -66,7 +70,7 @@ def take_observations(item: pytest.Item) -> dict[str, list[Any]] | None:
     return shipped
 
 
-def observe_session(config: pytest.Config, kind: str, data: Any) -> None:
+def observe_session(config: pytest.Config, kind: str, data: object) -> None:
     """File a session-level observation (not tied to a test)."""
     state = config.stash.get(SESSION_KEY, None)
     if state is not None:
@@ -76,9 +80,11 @@ def observe_session(config: pytest.Config, kind: str, data: Any) -> None:
 @final
 @dataclass(frozen=True, slots=True)
 class Observation:
+    """One observation as the controller received it: ``data`` is whatever JSON value arrived."""
+
     nodeid: str
     when: str
-    data: Any
+    data: object
 
 
 @final
@@ -150,7 +156,7 @@ class GateSession:
         self.registry = registry if registry is not None else Registry()
         self.started = time.time()
         self.observations: dict[str, list[Observation]] = defaultdict(list)
-        self.session_observations: dict[str, list[Any]] = defaultdict(list)
+        self.session_observations: dict[str, list[object]] = defaultdict(list)
         self.records: dict[str, TestRecord] = {}
         self.collection_errors: list[str] = []
         self.collected = 0
@@ -274,7 +280,7 @@ class GateContext:
         session: GateSession,
         exitstatus: int,
         partial: str | None,
-        baseline: Any,
+        baseline: Baseline | None,
     ) -> None:
         self.config = config
         self.settings = session.settings
@@ -291,8 +297,8 @@ class GateContext:
         return self.settings.rootdir
 
     @property
-    def baseline(self) -> Any:
-        """The loaded baseline (``pytest_release_gates.baseline.Baseline``)."""
+    def baseline(self) -> Baseline | None:
+        """The loaded baseline; None when the file could not be read (the run then holds already)."""
         return self._baseline
 
     @property
@@ -307,7 +313,7 @@ class GateContext:
     def observations(self, kind: str) -> list[Observation]:
         return list(self.session.observations.get(kind, ()))
 
-    def session_observations(self, kind: str) -> list[Any]:
+    def session_observations(self, kind: str) -> list[object]:
         return list(self.session.session_observations.get(kind, ()))
 
     def counts(self) -> TestCounts:

@@ -25,9 +25,9 @@ not pass never passes: it is a warning that it was not checked.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any, Final, final
+from typing import Final, final
 
 import pytest
 
@@ -36,8 +36,8 @@ from ...config import Settings
 from ...limits import NONE, PERCENTILES, Resolved, config_budgets, resolve, resolved_key
 from ...model import BUDGET, GateResult, Level, Status
 from ...session import GateContext, observe, own_failure
+from .observation import KIND, BudgetCheck, BudgetObservation
 
-KIND: Final = "budget"
 #: Passing budgets listed one by one in the verdict; the rest are summed up in one gate.
 MAX_LISTED_PASSES: Final = 100
 _peak_key: Final = pytest.StashKey[int | str]()
@@ -47,34 +47,21 @@ _WHY: Final = {"skipped": "was skipped", "xfailed": "xfailed", "failed": "failed
                "errored in setup": "errored in setup"}
 
 
-
-
 def _check(metric: str, subject: str | None, value: float | None, limit: float, source: str,
-           note: str = "", measure: str | None = None, traced: str | None = None) -> dict[str, Any]:
-    """One checked limit, as shipped to the controller (plain JSON, compact: one per budgeted test).
-
-    ``traced``: the tracers (coverage) the value was measured under; an overrun then only warns.
-    """
-    check: dict[str, Any] = {"metric": metric, "value": value, "limit": limit, "source": source}
-    if subject is not None:  # None: the test itself
-        check["subject"] = subject
-    if note:
-        check["note"] = note
-    if measure is not None:
-        check["measure"] = measure
-    if traced:
-        check["traced"] = traced
-    return check
+           note: str = "", measure: str | None = None, traced: str | None = None,
+           method: str | None = None) -> BudgetCheck:
+    """One checked limit; ``subject`` None: the test itself."""
+    return BudgetCheck(metric, value, limit, source, subject, note, measure, traced, method)
 
 
-def _report_line(c: dict[str, Any]) -> str:
-    """One line for the failed test report."""
-    metric, value, limit = c["metric"], c["value"], c["limit"]
+def _report_line(c: BudgetCheck) -> str:
+    """One line for the failed test report (``c`` is over its limit: it has a value)."""
+    metric, value, limit = c.metric, c.value or 0.0, c.limit
     if metric == "seconds":
         return f"call took {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)}"
     if metric == "memory_mb":
         return f"call peaked at {fmt.limit(metric, value)} above its start, budget {fmt.limit(metric, limit)}"
-    what = f"perf {c['measure']!r}" if c.get("measure") else "benchmark"
+    what = f"perf {c.measure!r}" if c.measure else "benchmark"
     return f"{what} {metric} {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)}"
 
 
@@ -165,7 +152,7 @@ class Gate:
             res = resolve(item, self.settings)  # a skip mark may have stopped setup before our hook ran
             if res.limits:
                 why = "errored in setup" if report.failed else "skipped"
-                observe(item, KIND, {"checked": False, "why": why, "limits": res.limits})
+                observe(item, KIND, BudgetObservation(False, res.limits, why).to_json())
 
     def _after_call(self, item: pytest.Item, report: pytest.TestReport) -> None:
         res = item.stash.get(resolved_key, NONE)
@@ -181,34 +168,30 @@ class Gate:
         if not report.passed:
             why = "xfailed" if report.skipped and hasattr(report, "wasxfail") else \
                 "skipped" if report.skipped else "failed"
-            observe(item, KIND, {"checked": False, "why": why, "limits": limits})
+            observe(item, KIND, BudgetObservation(False, limits, why).to_json())
             return
         checks = self._checks(item, report, res, measured, uses_bench, bench, bench_why)
         # An overrun measured under a tracer (coverage) is not the code's: it warns, never fails the report.
-        over = [c for c in checks if c["value"] is not None and c["value"] > c["limit"] and not c.get("traced")]
+        over = [c for c in checks if c.over]
         if over:
             report.outcome = "failed"
             report.longrepr = "; ".join(_report_line(c) for c in over)
             own_failure(item, KIND)
-        data: dict[str, Any] = {"checked": True, "checks": checks, "limits": limits}
-        if res.overrides:
-            data["overrides"] = res.overrides
-        observe(item, KIND, data)
+        observe(item, KIND, BudgetObservation(True, limits, checks=tuple(checks), overrides=res.overrides).to_json())
 
     def _checks(self, item: pytest.Item, report: pytest.TestReport, res: Resolved,
                 measured: list[perf.Measurement], uses_bench: bool, bench: list[float] | None,
-                bench_why: str) -> list[dict[str, Any]]:
+                bench_why: str) -> list[BudgetCheck]:
         nodeid, limits, sources = item.nodeid, res.limits, res.sources
-        checks: list[dict[str, Any]] = []
+        checks: list[BudgetCheck] = []
         if "seconds" in limits:  # the traced test itself: what traces it is recorded with the value
             checks.append(_check("seconds", None, report.duration, limits["seconds"], sources["seconds"],
                                  traced=tracing.state(item)))
         if "memory_mb" in limits:
             peak = item.stash.get(_peak_key, "memory was not measured")
             if isinstance(peak, int):
-                check = _check("memory_mb", None, peak / memory.MB, limits["memory_mb"], sources["memory_mb"])
-                check["method"] = memory.default_method()
-                checks.append(check)
+                checks.append(_check("memory_mb", None, peak / memory.MB, limits["memory_mb"], sources["memory_mb"],
+                                     method=memory.default_method()))
             else:
                 checks.append(_check("memory_mb", None, None, limits["memory_mb"], sources["memory_mb"], peak))
         wanted = [k for k in PERCENTILES if k in limits]
@@ -244,31 +227,30 @@ class Gate:
     # -------------------------------------------------------------- controller
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, BudgetObservation] = {}
         for obs in context.observations(KIND):
-            latest[obs.nodeid] = obs.data  # a rerun replaces the earlier attempt
+            latest[obs.nodeid] = BudgetObservation.from_json(obs.data)  # a rerun replaces the earlier attempt
         timed_out = {o.nodeid for o in context.observations("timeout")}
         verbose = int(context.config.getoption("verbose", 0)) > 0
-        passed: list[tuple[float, str, Mapping[str, Any], Mapping[str, Any]]] = []
+        passed: list[tuple[float, str, BudgetCheck, BudgetObservation]] = []
         for nodeid, data in latest.items():
-            if not data.get("checked"):
-                why = "timed out" if nodeid in timed_out else _WHY.get(str(data.get("why")), "did not pass")
-                limits = ", ".join(f"{k} {fmt.limit(k, float(v))}" for k, v in dict(data.get("limits", {})).items())
+            if not data.checked:
+                why = "timed out" if nodeid in timed_out else _WHY.get(data.why, "did not pass")
+                limits = ", ".join(f"{k} {fmt.limit(k, v)}" for k, v in data.limits.items())
                 yield GateResult(BUDGET, nodeid, Status.WARN, Level.HOLD,
                                  f"budget not checked: the test {why}" + (f" ({limits})" if limits else ""))
                 continue
-            for c in data.get("checks", ()):
-                value, limit = c.get("value"), float(c["limit"])
-                if value is not None and value < self.warn_fraction * limit:
-                    passed.append((value / limit, nodeid, c, data))
+            for c in data.checks:
+                if c.value is not None and c.value < self.warn_fraction * c.limit:
+                    passed.append((c.value / c.limit, nodeid, c, data))
                 else:
                     yield self._result(nodeid, c, data)
             if verbose:
-                context.messages.extend(f"{nodeid}: {line}" for line in data.get("overrides", ()))
+                context.messages.extend(f"{nodeid}: {line}" for line in data.overrides)
         yield from self._passes(passed)
         yield from self._unmatched(context)
 
-    def _passes(self, passed: list[tuple[float, str, Mapping[str, Any], Mapping[str, Any]]],
+    def _passes(self, passed: list[tuple[float, str, BudgetCheck, BudgetObservation]],
                 ) -> Iterable[GateResult]:
         """Met budgets: each one up to ``MAX_LISTED_PASSES`` (closest to its limit first), then one summary.
 
@@ -285,26 +267,25 @@ class Gate:
                              f"{len(rest)} more budgets met, each within {fmt.fmt_ratio(rest[0][0])} of its limit",
                              extra={"budgets_met": len(rest)})
 
-    def _result(self, nodeid: str, c: Mapping[str, Any], data: Mapping[str, Any]) -> GateResult:
-        metric, value, limit = str(c["metric"]), c.get("value"), float(c["limit"])
-        extra: dict[str, Any] = {"unit": fmt.LIMIT_UNITS.get(metric, "s"), "source": c.get("source", "")}
-        if c.get("method"):
-            extra["method"] = c["method"]
-        if c.get("measure"):
-            extra["measure"] = c["measure"]
-        traced = c.get("traced") if isinstance(c.get("traced"), str) else None
+    def _result(self, nodeid: str, c: BudgetCheck, data: BudgetObservation) -> GateResult:
+        metric, value, limit = c.metric, c.value, c.limit
+        extra: dict[str, object] = {"unit": fmt.LIMIT_UNITS.get(metric, "s"), "source": c.source}
+        if c.method:
+            extra["method"] = c.method
+        if c.measure:
+            extra["measure"] = c.measure
+        traced = c.traced
         if traced:
             extra["traced"] = traced
-        overrides = [o for o in data.get("overrides", ()) if str(o).startswith(f"{metric}:")]
+        overrides = [o for o in data.overrides if o.startswith(f"{metric}:")]
         if overrides:
             extra["overrides"] = overrides[0].split(" overrides ", 1)[1]
-        subject = str(c.get("subject") or nodeid)
+        subject = c.subject or nodeid
         label = "took" if metric == "seconds" else "peak memory" if metric == "memory_mb" else metric
         if value is None:
             return GateResult(BUDGET, subject, Status.WARN, Level.HOLD,
-                              f"{label} not checked, budget {fmt.limit(metric, limit)}: {c.get('note', 'no data')}",
+                              f"{label} not checked, budget {fmt.limit(metric, limit)}: {c.note or 'no data'}",
                               metric=metric, limit=limit, extra=extra)
-        value = float(value)
         ratio = value / limit
         text = f"{label} {fmt.limit(metric, value, limit)}, budget {fmt.limit(metric, limit)} ({fmt.fmt_ratio(ratio)})"
         if value > limit and traced:

@@ -19,6 +19,7 @@ from typing import Any, Final, final
 import pytest
 
 from ... import baseline as baseline_mod
+from ...baseline import Baseline
 from ...config import Settings
 from ...model import COVERAGE, GateResult, Level, Status, UsageError
 from ...session import GateContext
@@ -74,7 +75,7 @@ class Gate:
     def configured(self) -> bool:
         return self.settings.coverage_min is not None or self.settings.coverage_max_drop is not None
 
-    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
+    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Baseline) -> Iterable[str]:
         total, why = measured_total(context.config)
         if total is None:
             return [f"coverage: not recorded ({why})"] if self.configured else []

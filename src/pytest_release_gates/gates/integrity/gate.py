@@ -35,6 +35,7 @@ from ...session import GateContext
 # without [integrity] never loads it: it is a third of the gates' import time (rules alone ~96 ms
 # cumulative, `python -X importtime` on a loaded 2-core machine).
 if TYPE_CHECKING:
+    from ...baseline import Baseline
     from . import manifest as mf
     from . import rules as rules_mod
 
@@ -95,7 +96,7 @@ class Gate:
 
     # ------------------------------------------------------ accepting a run
 
-    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
+    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Baseline) -> Iterable[str]:
         integ = self.settings.integrity
         if integ is None:
             return []

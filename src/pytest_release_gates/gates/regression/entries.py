@@ -95,7 +95,7 @@ def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
     return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
 
 
-def count_env_differences(baseline: Any, entry: Mapping[str, Any], m: metrics.Metric) -> list[str]:
+def count_env_differences(baseline: baseline_mod.Baseline, entry: Mapping[str, Any], m: metrics.Metric) -> list[str]:
     """What differs between where a counted entry was counted and where ``m`` was (empty: comparable)."""
     envs = baseline.meta.get(COUNT_ENVS)
     recorded = envs.get(entry.get("count_env")) if isinstance(envs, dict) else None

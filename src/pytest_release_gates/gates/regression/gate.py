@@ -45,6 +45,7 @@ from packaging.version import InvalidVersion, Version
 from ... import baseline as baseline_mod
 from ... import machine as machine_mod
 from ... import metrics, tracing
+from ...baseline import Baseline
 from ...config import Settings
 from ...model import REGRESSION, GateResult, Level, Status
 from ...project import project_facts
@@ -65,7 +66,7 @@ from .compare import (
 )
 from .debt import debt_of
 from .entries import SECTION, count_env_differences
-from .observed import MARKER_KIND, noisy, tolerance, tracer_of
+from .observed import MARKER_KIND, MarkerObservation, noisy, tolerance, tracer_of
 from .observed import gather as gather
 from .observed import metric_tolerance as metric_tolerance
 from .observed import tracer_note as tracer_note
@@ -108,11 +109,11 @@ class Gate:
         except (TypeError, ValueError) as exc:
             pytest.fail(f"invalid @pytest.mark.regression in {item.nodeid}: {exc}", pytrace=False)
         # The duration is the traced test itself: what traces it (coverage) is recorded with it.
-        observe(item, MARKER_KIND, {"tolerance": tolerance, "traced": tracing.state(item)})
+        observe(item, MARKER_KIND, MarkerObservation(tolerance, tracing.state(item)).to_json())
 
     # -------------------------------------------------- on the controller
 
-    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> Iterable[str]:
+    def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Baseline) -> Iterable[str]:
         return record.update(self.settings, context, baseline)
 
     def _tolerance(self, m: metrics.Metric) -> float:
@@ -170,7 +171,8 @@ class Gate:
             if debt_gate is not None:
                 results.append(debt_gate)
         if foreign:
-            machines = baseline.meta.get("machines") if isinstance(baseline.meta.get("machines"), dict) else {}
+            known = baseline.meta.get("machines")
+            machines = known if isinstance(known, dict) else {}
             names = "; ".join(machine_mod.describe_machine(machines.get(mid)) for mid in sorted(foreign))
             n = sum(foreign.values())
             this = machine_mod.describe_machine(machine_mod.machine_fingerprint())
@@ -338,7 +340,7 @@ class Gate:
             )
         return None
 
-    def _version_gates(self, context: GateContext, baseline: Any, counts: Mapping[str, int]) -> list[GateResult]:
+    def _version_gates(self, context: GateContext, baseline: Baseline, counts: Mapping[str, int]) -> list[GateResult]:
         if not baseline.exists and not counts["compared"] and not counts["new"]:
             return []
         facts, _problem = project_facts(self.settings.rootdir)

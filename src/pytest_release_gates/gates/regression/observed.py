@@ -6,15 +6,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, final
 
-from ... import metrics, tracing
+from ... import metrics, tracing, wire
 from ...config import Settings
 from ...session import GateContext
 
 MARKER_KIND: Final = "regression-marker"
 DURATION_NAME: Final = "duration"
 DURATION_SOURCE: Final = "regression"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class MarkerObservation:
+    """A ``@pytest.mark.regression`` test, filed at setup: its call duration becomes a tracked metric."""
+
+    tolerance: float | None = None  # the marker's own; None: the config's default
+    traced: str | None = None  # the tracers (coverage) the test ran under (``tracing.state``)
+
+    def to_json(self) -> dict[str, object]:
+        return {"tolerance": self.tolerance, "traced": self.traced}
+
+    @classmethod
+    def from_json(cls, data: object) -> MarkerObservation:
+        """Never fails: a field it cannot use reads as absent (the config's tolerance, untraced)."""
+        d = data if isinstance(data, Mapping) else {}
+        tolerance = d.get("tolerance")
+        return cls(float(tolerance) if wire.is_number(tolerance) else None, wire.text(d.get("traced")))
 
 
 def metric_tolerance(m: metrics.Metric) -> float | None:
@@ -33,16 +53,16 @@ def gather(context: GateContext) -> tuple[dict[str, metrics.Metric], dict[str, m
         rec = context.records.get(obs.nodeid)
         if rec is None or rec.duration is None:
             continue
-        data = obs.data if isinstance(obs.data, dict) else {}
+        marker = MarkerObservation.from_json(obs.data)
         m = metrics.Metric(
             obs.nodeid,
             DURATION_NAME,
             (float(rec.duration),),
             sampled=False,
-            tolerance=data.get("tolerance"),
+            tolerance=marker.tolerance,
             unit="s",
             source=DURATION_SOURCE,
-            traced=tracer_of(data),
+            traced=marker.traced,
         )
         found[m.key] = m
     passing = {k: m for k, m in found.items() if context.passed(m.nodeid)}

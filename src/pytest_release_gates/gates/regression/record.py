@@ -31,7 +31,7 @@ from .observed import gather, in_ci, noisy, tolerance, tracer_of
 _MAX_LINES: Final = 25
 
 
-def update(settings: Settings, context: GateContext, baseline: Any) -> Iterable[str]:
+def update(settings: Settings, context: GateContext, baseline: baseline_mod.Baseline) -> Iterable[str]:
     section = baseline.section(SECTION)
     passing, other = gather(context)
     unmeasured = {u.key for u in metrics.collect_unmeasured(context)}
@@ -142,11 +142,12 @@ def update(settings: Settings, context: GateContext, baseline: Any) -> Iterable[
         )
     return lines
 
-def _stamp(settings: Settings, baseline: Any, section: Mapping[str, Any], fingerprint: dict[str, Any], here: str,
-           passing: Mapping[str, metrics.Metric]) -> None:
+def _stamp(settings: Settings, baseline: baseline_mod.Baseline, section: Mapping[str, Any],
+           fingerprint: dict[str, Any], here: str, passing: Mapping[str, metrics.Metric]) -> None:
     meta = baseline.meta
     meta.update({k: v for k, v in baseline_mod.run_meta(settings.rootdir).items() if v is not None})
-    known = meta.get("machines") if isinstance(meta.get("machines"), dict) else {}
+    recorded = meta.get("machines")
+    known = recorded if isinstance(recorded, dict) else {}
     used = {e.get("machine") for e in section.values() if isinstance(e, dict)}
     machines = {mid: desc for mid, desc in known.items() if mid in used}
     if here in used:

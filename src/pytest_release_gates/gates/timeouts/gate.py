@@ -28,10 +28,12 @@ import pytest
 from ... import fmt
 from ...config import Settings
 from ...limits import TIMEOUT_PLUGIN, global_timeout, resolve
-from ...model import BUDGET, TIMEOUT, GateResult, Level, Status
+from ...model import TIMEOUT, GateResult, Level, Status
 from ...session import GateContext, observe, own_failure
+from ..budgets.observation import KIND as BUDGET
+from ..budgets.observation import BudgetObservation
+from .observation import KIND, TimeoutObservation
 
-KIND: Final = "timeout"
 _MESSAGE_RE: Final = re.compile(r"Timeout \(>([0-9][0-9.eE+-]*)s\) from pytest-timeout")
 _hang_key: Final = pytest.StashKey[tuple[float, float]]()
 
@@ -78,32 +80,31 @@ class Gate:
         if report.failed:
             limit = timeout_limit(report)
             if limit is not None:
-                data: dict[str, Any] = {"limit": limit, "when": report.when, "duration": report.duration}
+                obs = TimeoutObservation(limit, report.when, report.duration)
                 hang = item.stash.get(_hang_key, None)
                 if hang is not None and abs(hang[0] - limit) <= 1e-9 * max(1.0, limit):
-                    data["hang"] = {"factor": self.settings.hang_factor, "budget": hang[1]}
-                observe(item, KIND, data)
+                    obs = TimeoutObservation(limit, report.when, report.duration, self.settings.hang_factor, hang[1])
+                observe(item, KIND, obs.to_json())
                 own_failure(item, KIND)
 
     def pytest_release_gates_collect(self, context: GateContext) -> Iterable[GateResult]:
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, TimeoutObservation] = {}
         for obs in context.observations(KIND):
-            latest.setdefault(obs.nodeid, obs.data)  # the first phase to time out is the one that hung
+            if obs.nodeid not in latest:  # the first phase to time out is the one that hung
+                latest[obs.nodeid] = TimeoutObservation.from_json(obs.data)
         for nodeid, d in latest.items():
-            limit = float(d["limit"])
-            phase = "" if d.get("when") == "call" else f" in {d.get('when')}"
-            hang = d.get("hang")
-            if hang:
+            limit = d.limit
+            phase = "" if d.when == "call" else f" in {d.when}"
+            if d.hang_factor is not None and d.hang_budget is not None:
                 text = (f"hung{phase}: stopped after {fmt.fmt_wall(limit)}, hang protection at "
-                        f"{float(hang['factor']):g}x its {fmt.fmt_wall(float(hang['budget']))} budget "
-                        "(pytest-timeout)")
+                        f"{d.hang_factor:g}x its {fmt.fmt_wall(d.hang_budget)} budget (pytest-timeout)")
             else:
                 text = f"timed out{phase}: stopped by pytest-timeout after {fmt.fmt_wall(limit)}"
             yield GateResult(TIMEOUT, nodeid, Status.FAIL, Level.HOLD, text, metric="seconds",
-                             value=float(d.get("duration") or limit), limit=limit,
-                             extra={"hang_protection": bool(hang)})
+                             value=d.duration or limit, limit=limit, extra={"hang_protection": d.hang})
         if not context.config.pluginmanager.has_plugin(TIMEOUT_PLUGIN):
-            budgeted = {o.nodeid for o in context.observations(BUDGET) if "seconds" in o.data.get("limits", {})}
+            budgeted = {o.nodeid for o in context.observations(BUDGET)
+                        if "seconds" in BudgetObservation.from_json(o.data).limits}
             if budgeted:
                 n = len(budgeted)
                 context.messages.append(
