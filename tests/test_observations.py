@@ -220,3 +220,24 @@ def test_a_malformed_observation_holds_the_run(pytester: pytest.Pytester, run_ga
     assert len(crashed) == 1, run.verdict["gates"]
     assert "ValueError: malformed 'budget' observation: no 'limit'" in crashed[0]["message"]
     assert run.gates("tests", "pass")
+
+
+def test_worker_output_round_trips_and_a_malformed_one_is_ignored() -> None:
+    """``workeroutput`` as a worker of another version might leave it: what is not the shape is skipped."""
+    from pathlib import Path
+
+    from pytest_release_gates.config import Settings
+    from pytest_release_gates.session import WORKEROUTPUT_KEY, GateSession
+
+    worker = GateSession(Settings(rootdir=Path(".")), is_worker=True)
+    worker.session_observations["note"].append({"subject": "s", "message": "m"})
+    worker.collected, worker.deselected = 3, 1
+    controller = GateSession(Settings(rootdir=Path(".")), is_worker=False)
+    controller.merge_worker_output({WORKEROUTPUT_KEY: json.loads(json.dumps(worker.worker_output()))})
+    assert controller.session_observations["note"] == [{"subject": "s", "message": "m"}]
+    assert (controller.collected, controller.deselected) == (3, 1)
+    for bad in ({WORKEROUTPUT_KEY: {"session": ["note"], "collected": "many"}},
+                {WORKEROUTPUT_KEY: {"session": {"note": 3}, "deselected": None}}, {WORKEROUTPUT_KEY: 7}, {}):
+        controller.merge_worker_output(bad)
+    assert controller.session_observations["note"] == [{"subject": "s", "message": "m"}]
+    assert (controller.collected, controller.deselected) == (3, 1)

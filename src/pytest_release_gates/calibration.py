@@ -88,7 +88,7 @@ class Calibration:
         return {"reference": self.reference, "cpu": self.cpu}
 
     @classmethod
-    def from_data(cls, data: Any) -> Calibration | None:
+    def from_data(cls, data: object) -> Calibration | None:
         """From :meth:`as_data` (an observation shipped by an xdist worker); None when unusable."""
         if not isinstance(data, Mapping):
             return None
@@ -107,7 +107,7 @@ class Calibration:
         return cls.from_data({"reference": ref.get("seconds"), "cpu": ref.get("cpu", 1.0)})
 
 
-def _number(x: Any) -> TypeGuard[float]:
+def _number(x: object) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

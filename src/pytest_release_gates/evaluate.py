@@ -8,7 +8,7 @@ apply configured levels, decide, and write the verdict file atomically.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,7 @@ def _load_baseline(
     for impl in reversed(config.hook.pytest_release_gates_baseline_sections.get_hookimpls()):
         name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
         try:
-            pairs: Any = impl.function()
-            declared.update((str(k), v) for k, v in pairs or ())
+            declared.update((str(k), v) for k, v in _iterable(impl.function()) or ())
         except Exception as exc:  # a broken declaration must not let the run pass
             gates.append(_crash(f"sections declared by {name}", exc, subject="baseline"))
     validators = {**declared, **registry.validators()}  # a hook cannot relax a spec's section
@@ -105,7 +104,7 @@ def _update_baseline(config: pytest.Config, context: GateContext) -> list[GateRe
         name = config.pluginmanager.get_name(impl.plugin) or impl.plugin_name
         kwargs = {"context": context, "baseline": baseline}
         try:
-            produced: Any = impl.function(*(kwargs[a] for a in impl.argnames))
+            produced = _iterable(impl.function(*(kwargs[a] for a in impl.argnames)))
             lines.extend(str(line) for line in produced or ())
         except Exception as exc:  # a half-recorded baseline is never saved
             return [_crash(f"update by {name}", exc, subject="baseline")]
@@ -126,13 +125,19 @@ def _crash(what: str, exc: BaseException, *, subject: str) -> GateResult:
     return GateResult(RUN, subject, Status.FAIL, Level.HOLD, f"{what}: {type(exc).__name__}: {exc}{where}")
 
 
-def _checked(produced: Any, plugin: str) -> list[GateResult]:
-    if produced is None:
-        return []
-    out = list(produced)
-    for g in out:
-        if not isinstance(g, GateResult):
-            raise TypeError(f"{plugin} returned {type(g).__name__}, not GateResult")
+def _iterable(produced: object) -> Iterable[Any] | None:
+    """What a hook returned, as something to iterate over (None: nothing); else Python's own TypeError."""
+    if produced is None or isinstance(produced, Iterable):
+        return produced
+    raise TypeError(f"{type(produced).__name__!r} object is not iterable")
+
+
+def _checked(produced: object, plugin: str) -> list[GateResult]:
+    items = list(_iterable(produced) or ())
+    out = [g for g in items if isinstance(g, GateResult)]
+    if len(out) != len(items):
+        bad = next(g for g in items if not isinstance(g, GateResult))
+        raise TypeError(f"{plugin} returned {type(bad).__name__}, not GateResult")
     return out
 
 

@@ -7,8 +7,7 @@ same to add its own gates. See the README, "Writing your own gate".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     from .baseline import Baseline
     from .model import Decision, GateResult
     from .session import GateContext
-    from .spec import GateSpec
+    from .spec import GateSpec, Validator
 
 hookspec = pytest.hookspec
 
@@ -70,7 +69,7 @@ def pytest_release_gates_update_baseline(context: GateContext, baseline: Baselin
 
 
 @hookspec
-def pytest_release_gates_baseline_sections() -> Iterable[tuple[str, Callable[[Path, dict[str, Any]], None]]] | None:
+def pytest_release_gates_baseline_sections() -> Iterable[tuple[str, Validator]] | None:
     """Declare the baseline sections this plugin keeps, as ``(section, validator)`` pairs.
 
     ``validator(path, section)`` raises ``pytest_release_gates.UsageError`` with one line naming

@@ -90,8 +90,8 @@ class GateResult:
     def reason(self) -> str:
         return f"{self.subject} {self.message}".strip() if self.subject else self.message
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "kind": self.kind,
             "subject": self.subject,
             "status": self.status.value,
@@ -108,7 +108,7 @@ class GateResult:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GateResult:
+    def from_json(cls, data: Mapping[str, object]) -> GateResult:
         known = {"kind", "subject", "status", "level", "metric", "value", "limit", "message"}
         return cls(
             kind=str(data["kind"]),
@@ -116,7 +116,7 @@ class GateResult:
             status=Status(data["status"]),
             level=Level.parse(str(data.get("level", "hold"))),
             message=str(data.get("message", "")),
-            metric=data.get("metric"),
+            metric=_text(data.get("metric")),
             value=_num(data.get("value")),
             limit=_num(data.get("limit")),
             extra={k: v for k, v in data.items() if k not in known},
@@ -127,7 +127,13 @@ def _finite(x: float) -> float | None:
     return round(x, 6) if math.isfinite(x) else None
 
 
-def _num(x: Any) -> float | None:
+def _text(x: object) -> str | None:
+    if x is None or isinstance(x, str):
+        return x
+    raise ValueError(f"expected a string, got {x!r}")
+
+
+def _num(x: object) -> float | None:
     if x is None:
         return None
     if isinstance(x, bool) or not isinstance(x, (int, float)):

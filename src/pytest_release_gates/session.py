@@ -182,16 +182,19 @@ class GateSession:
             for data in values:
                 self.observations[kind].append(Observation(report.nodeid, report.when, data))
 
-    def merge_worker_output(self, output: Mapping[str, Any]) -> None:
+    def merge_worker_output(self, output: Mapping[str, object]) -> None:
+        """Fold in what a worker left in ``workeroutput`` (``worker_output``); what is not that shape is ignored."""
         data = output.get(WORKEROUTPUT_KEY)
         if not isinstance(data, Mapping):
             return
-        for kind, values in data.get("session", {}).items():
-            self.session_observations[kind].extend(values)
-        self.collected = max(self.collected, int(data.get("collected", 0)))
-        self.deselected = max(self.deselected, int(data.get("deselected", 0)))
+        shipped = data.get("session")
+        for kind, values in shipped.items() if isinstance(shipped, Mapping) else ():
+            if isinstance(values, (list, tuple)):
+                self.session_observations[str(kind)].extend(values)
+        self.collected = max(self.collected, _count(data.get("collected")))
+        self.deselected = max(self.deselected, _count(data.get("deselected")))
 
-    def worker_output(self) -> dict[str, Any]:
+    def worker_output(self) -> dict[str, object]:
         return {
             "session": dict(self.session_observations),
             "collected": self.collected,
@@ -237,6 +240,10 @@ class GateSession:
             elif rec.outcome == "xpassed":
                 c.xpassed += 1
         return c
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _one_line(report: pytest.TestReport) -> str:

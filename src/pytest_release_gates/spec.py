@@ -71,7 +71,7 @@ class GateSpec:
 
     kind: str
     plugin: str
-    factory: Callable[[Any], Any] | str | None = None
+    factory: Callable[[Any], object] | str | None = None  # Any: the run's ``config.Settings``
     keys: tuple[ConfigKey, ...] = ()
     table: tuple[ConfigKey, ...] = ()
     markers: tuple[MarkerSpec, ...] = ()
@@ -82,7 +82,7 @@ class GateSpec:
     levelled: bool = True  # a `levels` entry may change it
     enabled: Callable[[Any], bool] | None = None
 
-    def make(self, settings: Any) -> Any:
+    def make(self, settings: object) -> object:
         """The plugin object for this run, or None."""
         if self.factory is None or (self.enabled is not None and not self.enabled(settings)):
             return None

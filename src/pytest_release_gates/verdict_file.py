@@ -109,7 +109,7 @@ _STATUSES: Final = ("pass", "warn", "fail")
 REQUIRED: Final = ("verdict", "complete", "gates", "tests")
 
 
-def validate(data: Any, path: Path) -> None:
+def validate(data: object, path: Path) -> None:
     """Raise ``UsageError`` naming the file and the first bad field.
 
     Strict on purpose: ``status`` turns this file into a deploy decision, so a
@@ -152,7 +152,7 @@ def validate(data: Any, path: Path) -> None:
             raise UsageError(f"{path}: 'tests.{k}' must be a whole number of at least 0, got {_short(v)}")
 
 
-def _gate_problem(g: Any) -> str | None:
+def _gate_problem(g: object) -> str | None:
     if not isinstance(g, dict):
         return f"expected an object, got {_short(g)}"
     if not isinstance(g.get("kind"), str) or not g["kind"]:
@@ -173,7 +173,7 @@ def _gate_problem(g: Any) -> str | None:
     return None
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     """A value for a one-line message: its repr, cut short."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

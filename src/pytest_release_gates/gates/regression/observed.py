@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, final
+from typing import Final, final
 
 from ... import metrics, tracing, wire
 from ...config import Settings
@@ -75,7 +75,7 @@ def noisy(m: metrics.Metric) -> bool:
     return m.sampled or m.unit == "s" or m.source == DURATION_SOURCE
 
 
-def tracer_of(entry: Mapping[str, Any]) -> str | None:
+def tracer_of(entry: Mapping[str, object]) -> str | None:
     t = entry.get("traced")
     return t if isinstance(t, str) and t else None
 
