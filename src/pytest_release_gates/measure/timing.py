@@ -20,8 +20,8 @@ MAX_BURSTS: Final = 100
 
 
 def run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         rounds: int, warmup: int, span: float = 0.0,
-         calibrate: calibration.Recorder | None = None, warmed: int = 0) -> list[float]:
+        rounds: int, warmup: int, span: float = 0.0,
+        calibrate: calibration.Recorder | None = None, warmed: int = 0) -> list[float]:
     """The timing loop: nothing timed but the call between two clock reads.
 
     With ``span > 0`` the rounds run in ``min(rounds, MAX_BURSTS)`` bursts, burst
