@@ -60,11 +60,11 @@ def test_child_path_names_each_folder_once_and_renames_roots() -> None:
 
 
 def test_base_side_path_map_pairs_roots_by_relative_folder(tmp_path: Path) -> None:
-    from pytest_release_gates.gates.ab import gate
+    from pytest_release_gates.gates.ab import layout
 
     root, base = tmp_path / "proj", tmp_path / "scratch" / "base"
-    pairs = gate._path_map(root, base, [str(root / "src"), str(root / "lib"), "/elsewhere"],
-                           [str(base / "src")])
+    pairs = layout.path_map(root, base, [str(root / "src"), str(root / "lib"), "/elsewhere"],
+                            [str(base / "src")])
     assert pairs == ((str(root / "src"), str(base / "src")),)
 
 

@@ -113,7 +113,8 @@ def _number(x: object) -> TypeGuard[float]:
 
 @final
 class Recorder:
-    """Filled by ``perf._run``: the reference time of each round's burst, CPU and wall time of the rounds."""
+    """Filled by the timing loop (``measure/timing.py``): the reference time of each round's burst, CPU and
+    wall time of the rounds."""
 
     __slots__ = ("cpu_ns", "references", "wall_ns")
 

@@ -56,109 +56,50 @@ Limits passed to :meth:`Perf.measure` (``p50``, ``p95``, ``p99``, ``max``) becom
 ``budget`` gates under ``--release-gate``; without it they are inert, like the
 ``budget`` marker. The samples are published as a tracked metric (for the
 regression gate) under the measurement's name.
+
+This module is the fixture and its policy (span, counter, limits, what is
+published); the timing loop is ``measure/timing.py``, the statistics
+``measure/stats.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, final
 
 import pytest
 
 from . import calibration, limits, metrics, tracing
+from .measure import timing
+from .measure.stats import TIME, PerfStats, percentile
+from .measure.timing import MAX_BURSTS
 from .session import SESSION_KEY
+
+__all__ = [
+    "COUNTERS",
+    "INSTRUCTIONS",
+    "LIMITS",
+    "MAX_BURSTS",
+    "TIME",
+    "Measurement",
+    "Perf",
+    "PerfStats",
+    "measurements",
+    "percentile",
+]
 
 #: Limits ``measure`` accepts, in the order they are reported.
 LIMITS: Final = ("p50", "p95", "p99", "max")
-#: At most this many bursts: each round on its own for the default 100 rounds.
-MAX_BURSTS: Final = 100
 #: What ``measure`` can count (``counter=``, config ``perf_counter``).
-TIME: Final = "time"
 INSTRUCTIONS: Final = "instructions"
 COUNTERS: Final = (TIME, INSTRUCTIONS)
-
-
-def percentile(sorted_samples: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) of already sorted samples, by linear interpolation.
-
-    Type 7: position ``h = (n - 1) * q / 100``; the result is
-    ``x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])``, clamped
-    to its two neighbours so float rounding can never break monotonicity.
-    """
-    n = len(sorted_samples)
-    if n == 0:
-        raise ValueError("percentile of no samples")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be within 0..100, got {q!r}")
-    h = (n - 1) * q / 100.0
-    lo = math.floor(h)
-    if lo >= n - 1:
-        return float(sorted_samples[-1])
-    a, b = float(sorted_samples[lo]), float(sorted_samples[lo + 1])
-    value = a + (h - lo) * (b - a)
-    return min(max(value, a), b)
-
-
-def _stdev(data: Sequence[float]) -> float:
-    """Sample standard deviation in floats (``statistics.stdev`` is exact but ~100x slower)."""
-    n = len(data)
-    if n < 2:
-        return 0.0
-    mean = math.fsum(data) / n
-    return math.sqrt(math.fsum((x - mean) ** 2 for x in data) / (n - 1))
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class PerfStats:
-    """Statistics of one ``perf.measure`` call: seconds, or instructions per call when ``counter`` says so."""
-
-    name: str
-    samples: tuple[float, ...]  # per-round times, in the order they were measured
-    min: float
-    max: float
-    mean: float
-    median: float
-    p50: float
-    p95: float
-    p99: float
-    stdev: float  # sample standard deviation (n - 1); 0.0 for a single round
-    rounds: int  # timed rounds; calls counted with counter="instructions"
-    counter: str = TIME  # "instructions": each sample is one batch's instructions per call
-
-    @classmethod
-    def from_samples(cls, name: str, samples: Sequence[float]) -> PerfStats:
-        data = sorted(samples)
-        if not data:
-            raise ValueError("no samples")
-        median = percentile(data, 50)
-        return cls(
-            name=name,
-            samples=tuple(samples),
-            min=data[0],
-            max=data[-1],
-            mean=math.fsum(data) / len(data),
-            median=median,
-            p50=median,
-            p95=percentile(data, 95),
-            p99=percentile(data, 99),
-            stdev=_stdev(data),
-            rounds=len(data),
-        )
-
-    def __repr__(self) -> str:
-        if self.counter != TIME:
-            return (f"PerfStats(name={self.name!r}, counter={self.counter!r}, calls={self.rounds}, "
-                    f"median={self.median:,.0f} per call, min={self.min:,.0f}, max={self.max:,.0f})")
-        return (f"PerfStats(name={self.name!r}, rounds={self.rounds}, min={self.min:.3g}, "
-                f"median={self.median:.3g}, p95={self.p95:.3g}, p99={self.p99:.3g}, max={self.max:.3g})")
+#: The timing loop, looked up here at each measurement: the A/B probe replaces it (``gates/ab/probe.py``).
+_run = timing.run
 
 
 @final
@@ -348,74 +289,3 @@ def _span(item: pytest.Item) -> float:
     limit = limits.item_timeout(item)  # pytest-timeout's limit: stay well inside it
     return settings.perf_spread_seconds if limit is None else min(settings.perf_spread_seconds, limit / 10)
 
-
-def _run(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-         rounds: int, warmup: int, span: float = 0.0,
-         calibrate: calibration.Recorder | None = None, warmed: int = 0) -> list[float]:
-    """The timing loop: nothing timed but the call between two clock reads.
-
-    With ``span > 0`` the rounds run in ``min(rounds, MAX_BURSTS)`` bursts, burst
-    ``b`` starting no earlier than ``b / bursts * span`` seconds after the
-    first. A burst that follows a pause starts with one untimed call (caches
-    and branch predictors cool while sleeping); a burst that is already late
-    runs at once, without it, so slow functions cost nothing extra.
-
-    Given a ``calibrate`` recorder, each burst first times the calibration
-    reference (after a pause, before the untimed call, which warms the caches
-    back up for the function; the first burst gets an untimed call after its
-    reference too), and the recorder receives, per round, its burst's
-    reference time, and the CPU and wall time of all rounds; back to back (one
-    burst), the reference is timed before and after the rounds and every round
-    gets the lower of the two. ``warmed``: warmup calls the caller already made.
-    """
-    for _ in range(warmup - warmed):
-        func(*args, **kwargs)
-    clock = time.perf_counter_ns
-    times = [0] * rounds
-    bursts = min(rounds, MAX_BURSTS) if span > 0 else 1
-    refs = [0] * bursts if calibrate is not None else None
-    reference = calibration.time_reference
-    cpu_clock = calibration.cpu_clock
-    cpu = 0
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = clock()
-        step = span * 1e9 / bursts
-        for b in range(bursts):
-            lo, hi = rounds * b // bursts, rounds * (b + 1) // bursts
-            paused = False
-            if b:
-                ahead = start + b * step - clock()
-                if ahead > 0:
-                    time.sleep(ahead / 1e9)
-                    paused = True
-            if refs is not None:
-                refs[b] = reference(clock)
-            if warmup and (paused or (refs is not None and not b)):
-                func(*args, **kwargs)
-            if refs is not None:
-                cpu -= cpu_clock()
-            if kwargs:
-                for i in range(lo, hi):
-                    t0 = clock()
-                    func(*args, **kwargs)
-                    times[i] = clock() - t0
-            else:
-                for i in range(lo, hi):
-                    t0 = clock()
-                    func(*args)
-                    times[i] = clock() - t0
-            if refs is not None:
-                cpu += cpu_clock()
-        if refs is not None and bursts == 1:
-            refs[0] = min(refs[0], reference(clock))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if refs is not None and calibrate is not None:
-        calibrate.references = [refs[b] for b in range(bursts) for _ in range(rounds * b // bursts,
-                                                                              rounds * (b + 1) // bursts)]
-        calibrate.cpu_ns = cpu
-        calibrate.wall_ns = sum(times)
-    return [t / 1e9 for t in times]

@@ -1,6 +1,6 @@
 """Mask secrets in everything the plugin shows or writes: one function at one boundary.
 
-The ``secrets`` content rule (``integrity/rules.py``) finds secrets in files with the
+The ``secrets`` content rule (``integrity/text_rules.py``) finds secrets in files with the
 detectors defined here; the same detectors mask any text that leaves the plugin, so a
 failing ``assert token == "expected"`` cannot put a token into the verdict file, the
 reports or the history. :func:`document` is applied once to the verdict document when

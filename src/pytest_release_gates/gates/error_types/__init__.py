@@ -1,7 +1,8 @@
 """The ``new_error_type`` kind: an exception or warning type the baseline has never seen.
 
-``capture`` watches for exceptions (``sys.monitoring`` on 3.12+), ``gate`` decides and keeps
-the baseline section.
+``capture`` names occurrences, ``watch`` watches for swallowed exceptions (``sys.monitoring`` on
+3.12+), ``gate`` captures and keeps the baseline section, ``decide`` compares with it, ``results``
+words the outcome.
 """
 
 from __future__ import annotations

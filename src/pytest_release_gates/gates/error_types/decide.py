@@ -1,5 +1,6 @@
 """The controller side of the ``new_error_type`` gate, pure and order-independent: the set of new
 types is the set seen minus the baseline (and the accepted types), whatever order the workers report in.
+The baseline section's format lives here too: what an entry keeps, and its validator.
 """
 
 from __future__ import annotations
@@ -7,10 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, final
 
+from ... import baseline as baseline_mod
 from ...config import AcceptedType
-from .capture import ERROR, name_matches, signature_key
+from ...model import UsageError
+from .capture import ERROR, WARNING, name_matches, signature_key
 
 
 @final
@@ -106,3 +110,31 @@ def compare(seen: Mapping[str, Seen], baseline: Mapping[str, Any], known: Sequen
 def baseline_entry(s: Seen) -> dict[str, Any]:
     """What the baseline keeps of a signature: content only (no test names, no line numbers)."""
     return {"kind": s.kind, "type": s.type, "origin": s.origin, "count": s.count}
+
+
+def validate_section(path: Path, section: dict[str, Any]) -> None:
+    """Baseline validator of the ``error_types`` section: each entry says what it accepts (kind, type,
+    origin) and how often, under the key its type and origin give; anything else would accept types
+    nobody reviewed."""
+    short = baseline_mod.short
+    for key, entry in section.items():
+        where = f"{path}: error_types entry {key!r}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where} must be an object such as {{\"count\": 1, \"kind\": \"error\", "
+                             f"\"origin\": \"\", \"type\": \"builtins.KeyError\"}}, got {short(entry)}")
+        missing = [k for k in ("count", "kind", "type") if k not in entry]
+        if missing:
+            raise UsageError(f"{where}: {', '.join(map(repr, missing))} missing")
+        type_name, origin = entry["type"], entry.get("origin", "")
+        if not isinstance(type_name, str) or not type_name:
+            raise UsageError(f"{where}: 'type' must be the type's name, got {short(type_name)}")
+        if not isinstance(origin, str):
+            raise UsageError(f"{where}: 'origin' must be a module name or \"\", got {short(origin)}")
+        if entry["kind"] not in (ERROR, WARNING):
+            raise UsageError(f"{where}: 'kind' must be {ERROR!r} or {WARNING!r}, got {short(entry['kind'])}")
+        count = entry["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {short(count)}")
+        expected = signature_key(type_name, origin)
+        if key != expected:
+            raise UsageError(f"{where}: the key must be {expected!r} (its type and origin)")

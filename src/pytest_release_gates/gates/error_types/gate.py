@@ -8,7 +8,8 @@ inside the named packages. Each becomes an occurrence (see
 ``capture``) shipped to the controller, which compares the merged set
 with the baseline's ``error_types`` section. Capture never changes what the
 test sees: it adds one handler to the root logger, reads what pytest already
-records, and swallows its own failures.
+records, and swallows its own failures. This module is the capture and the
+hooks; the controller's results are ``results.py``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
-from pathlib import Path
 from typing import Any, Final, final
 
 import pytest
 
-from ... import baseline as baseline_mod
-from ...config import AcceptedType, Settings
-from ...model import NEW_ERROR_TYPE, GateResult, Level, Status, UsageError
+from ...config import Settings
+from ...model import NEW_ERROR_TYPE, GateResult, Level, Status
 from ...session import GateContext, observe, observe_session
+from . import results
 from .capture import (
     ERROR,
     NOTE_KIND,
@@ -43,53 +43,15 @@ from .capture import (
     from_warning,
     mro_names,
     qualname,
-    signature_key,
     unwrap_pytest_warning_error,
 )
-from .decide import (
-    Comparison,
-    Seen,
-    aggregate,
-    baseline_entry,
-    compare,
-)
-from .watch import (
-    SwallowWatcher,
-    scope_locations,
-)
+from .decide import baseline_entry, compare, validate_section
+from .watch import SwallowWatcher, scope_locations
 
 #: pytest's outcome exceptions (fail, skip, xfail, exit): test results, never error types.
 _OUTCOMES: Final = (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)
 _NOT_ERRORS: Final = (AssertionError, KeyboardInterrupt, *_OUTCOMES)
 _NOTHING_EXPECTED: Final = Expected()  # shared by every test without expected_errors (never mutated)
-
-
-def validate_section(path: Path, section: dict[str, Any]) -> None:
-    """Baseline validator of the ``error_types`` section: each entry says what it accepts (kind, type,
-    origin) and how often, under the key its type and origin give; anything else would accept types
-    nobody reviewed."""
-    short = baseline_mod.short
-    for key, entry in section.items():
-        where = f"{path}: error_types entry {key!r}"
-        if not isinstance(entry, dict):
-            raise UsageError(f"{where} must be an object such as {{\"count\": 1, \"kind\": \"error\", "
-                             f"\"origin\": \"\", \"type\": \"builtins.KeyError\"}}, got {short(entry)}")
-        missing = [k for k in ("count", "kind", "type") if k not in entry]
-        if missing:
-            raise UsageError(f"{where}: {', '.join(map(repr, missing))} missing")
-        type_name, origin = entry["type"], entry.get("origin", "")
-        if not isinstance(type_name, str) or not type_name:
-            raise UsageError(f"{where}: 'type' must be the type's name, got {short(type_name)}")
-        if not isinstance(origin, str):
-            raise UsageError(f"{where}: 'origin' must be a module name or \"\", got {short(origin)}")
-        if entry["kind"] not in (ERROR, WARNING):
-            raise UsageError(f"{where}: 'kind' must be {ERROR!r} or {WARNING!r}, got {short(entry['kind'])}")
-        count = entry["count"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise UsageError(f"{where}: 'count' must be a whole number of at least 1, got {short(count)}")
-        expected = signature_key(type_name, origin)
-        if key != expected:
-            raise UsageError(f"{where}: the key must be {expected!r} (its type and origin)")
 
 
 @final
@@ -279,26 +241,12 @@ class Gate:
         if self._watcher is not None:
             self._watcher.stop()
 
-    # ------------------------------------------------------------ decide (controller)
-
-    def _seen(self, context: GateContext) -> dict[str, Seen]:
-        xfailed = {nodeid for nodeid, rec in context.records.items() if rec.outcome == "xfailed"}
-        pairs: list[tuple[str, Any]] = []
-        for obs in context.observations(OBS_KIND):
-            if obs.nodeid not in xfailed and isinstance(obs.data, dict):
-                pairs.append((obs.nodeid, obs.data))
-        for data in context.session_observations(OBS_KIND):
-            if isinstance(data, dict) and str(data.get("test", "")) not in xfailed:
-                pairs.append((str(data.get("test", "")), data))
-        return aggregate(pairs)
-
-    def _policy(self, kind: str) -> str:
-        return self.settings.new_warning_types if kind == WARNING else self.settings.new_error_types
+    # ------------------------------------------------------------ decide (controller: results.py)
 
     def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Any) -> list[str]:
         if not self.capturing:
             return []
-        seen = self._seen(context)
+        seen = results.gather(context)
         section = baseline.section(SECTION)
         before = dict(section)
         if context.complete:
@@ -316,118 +264,11 @@ class Gate:
             yield GateResult(NEW_ERROR_TYPE, "", Status.PASS, Level.HOLD,
                              "off (new_error_types and new_warning_types are both off)")
             return
-        yield from self._notes(context)
-        seen = self._seen(context)
+        yield from results.capture_notes(context, self.settings)
+        seen = results.gather(context)
         section: dict[str, Any] = context.baseline.get(SECTION) if context.baseline is not None else {}
         result = compare(seen, section, self.settings.known_error_types)
-        yield from self._results(context, seen, section, result)
-
-    def _notes(self, context: GateContext) -> Iterator[GateResult]:
-        notes: dict[tuple[str, str], None] = {}
-        for data in context.session_observations(NOTE_KIND):
-            if isinstance(data, dict):
-                notes[(str(data.get("subject", "")), str(data.get("message", "")))] = None
-        scope = self.settings.error_scope
-        if scope:
-            _found, missing = scope_locations(scope)
-            for pkg in missing:
-                notes[("error_scope", f"{self.settings.describe('error_scope')}: package {pkg!r} "
-                                      "not found; nothing is watched for it")] = None
-            if sys.version_info < (3, 12):
-                yield GateResult(NEW_ERROR_TYPE, "error_scope", Status.PASS, Level.HOLD,
-                                 "swallowed exceptions are watched on Python 3.12+ only (sys.monitoring)")
-        for subject, message in notes:
-            yield GateResult(NEW_ERROR_TYPE, subject, Status.WARN, Level.HOLD, message)
-
-    def _results(self, context: GateContext, seen: dict[str, Seen], section: dict[str, Any],
-                 result: Comparison) -> Iterable[GateResult]:
-        if context.baseline is None:  # accepting would not help: an unreadable file is never overwritten
-            hint = " (the baseline could not be read: fix the file named in the run gate, then run again)"
-        elif not section:
-            hint = " (no error types in the baseline yet: accept them with --gate-update-baseline)"
-        else:
-            hint = ""
-        for key in result.new:
-            s = seen[key]
-            gate = self._new(s, hint)
-            if gate is not None:
-                yield gate
-        for key, accepted in result.expired:
-            s = seen[key]
-            owner = f" (owner {accepted.owner})" if accepted.owner else ""
-            gate = self._new(s, hint, f"accepted in known_error_types until {accepted.expires}{owner}, "
-                                             "which has passed; ")
-            if gate is not None:
-                yield gate
-        for key in result.increased:
-            s = seen[key]
-            before = int(section[key]["count"])
-            if self._policy(s.kind) == "off":
-                continue
-            yield GateResult(NEW_ERROR_TYPE, s.type, Status.WARN, Level.HOLD,
-                             f"{_from(s)}count rose: {s.count} times in {len(s.tests)} test(s), baseline {before}; "
-                             f"first in {_test(s)} at {s.first_where or '?'}",
-                             metric="count", value=float(s.count), limit=float(before), extra=_extra(s))
-        for key, accepted in result.known:
-            s = seen[key]
-            yield GateResult(NEW_ERROR_TYPE, s.type, Status.PASS, Level.HOLD,
-                             f"{_from(s)}known type ({_accepted(accepted)}): {s.count} times in {len(s.tests)} test(s)",
-                             metric="count", value=float(s.count), extra=_extra(s))
-        for key in result.unchanged:
-            s = seen[key]
-            entry = section.get(key)
-            count = entry.get("count") if isinstance(entry, dict) else None
-            yield GateResult(NEW_ERROR_TYPE, s.type, Status.PASS, Level.HOLD,
-                             f"{_from(s)}{s.count} times in {len(s.tests)} test(s) (baseline {count})",
-                             metric="count", value=float(s.count),
-                             limit=float(count) if isinstance(count, (int, float)) else None, extra=_extra(s))
-        if context.complete:
-            for key in result.resolved:
-                entry = section.get(key)
-                type_name = str(entry.get("type", key)) if isinstance(entry, dict) else key
-                origin = str(entry.get("origin", "")) if isinstance(entry, dict) else ""
-                yield GateResult(NEW_ERROR_TYPE, type_name, Status.PASS, Level.HOLD,
-                                 f"{'from ' + origin + ': ' if origin else ''}resolved: in the baseline, not seen "
-                                 "in this run (dropped on the next --gate-update-baseline)",
-                                 extra={"signature": key, "resolved": True})
-        if not seen:
-            yield GateResult(NEW_ERROR_TYPE, "", Status.PASS, Level.HOLD, "no error or warning types seen")
-
-    def _new(self, s: Seen, hint: str, prefix: str = "") -> GateResult | None:
-        policy = self._policy(s.kind)
-        if policy == "off":
-            return None
-        message = (f"{prefix}new {s.kind} type {_from(s)}first in {_test(s)} at {s.first_where or '?'}; "
-                   f"{s.count} time(s) in {len(s.tests)} test(s){hint}")
-        status = Status.FAIL if policy == "hold" else Status.WARN
-        return GateResult(NEW_ERROR_TYPE, s.type, status, Level.HOLD, message, metric="count",
-                          value=float(s.count), extra={**_extra(s), "new": True})
-
-
-def _from(s: Seen) -> str:
-    return f"from {s.origin}: " if s.origin else ""
-
-
-def _test(s: Seen) -> str:
-    return s.first_test or "collection"
-
-
-def _accepted(a: AcceptedType) -> str:
-    bits = [b for b in (a.reason, f"owner {a.owner}" if a.owner else None,
-                        f"until {a.expires}" if a.expires else None) if b]
-    return "; ".join(bits) or "known_error_types"
-
-
-def _extra(s: Seen) -> dict[str, Any]:
-    return {
-        "signature": s.key,
-        "error_kind": s.kind,
-        "origin": s.origin,
-        "first_test": s.first_test,
-        "first_location": s.first_where,
-        "tests_count": len(s.tests),
-        "sources": sorted(x for x in s.sources if x),
-    }
+        yield from results.compared(context, self.settings, seen, section, result)
 
 
 __all__ = ["ERROR", "SECTION", "WARNING", "Gate", "validate_section"]
