@@ -121,8 +121,12 @@ def resolve(item: pytest.Item, settings: Settings, marked: AbstractSet[str] | No
 
     ``marked``, when given, names the markers the test carries: no ``budget`` in it spares the lookup.
     """
-    if resolved_key in item.stash:  # not stash.get: a miss raises and catches a KeyError, every test
-        return item.stash[resolved_key]
+    stash = item.stash
+    if resolved_key in stash:  # not stash.get: a miss raises and catches a KeyError, every test
+        return stash[resolved_key]
+    if marked is not None and "budget" not in marked and not settings.budgets:
+        stash[resolved_key] = NONE  # no marker, no [budgets] table: most tests of most suites
+        return NONE
     table = config_budgets(item.config, settings)
     found = table.match(item.nodeid) if (table.exact or table.globs) else None
     marker = item.get_closest_marker("budget") if marked is None or "budget" in marked else None
