@@ -296,6 +296,8 @@ class _FakeItem:
         if settings is not None:
             self.config.stash[SESSION_KEY] = GateSession(settings, is_worker=False)
         self._marker = marker
+        self.parent = None  # what limits.closest_marker walks
+        self.own_markers = [m for m in (self.get_closest_marker(n) for n in ("budget", "regression")) if m]
 
     def get_closest_marker(self, name: str) -> Any:
         return pytest.mark.budget(seconds=1).mark if name == self._marker == "budget" else (

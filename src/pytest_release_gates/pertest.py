@@ -12,6 +12,9 @@ a fixed order:
     of the markers the test carries at any level (one walk over its markers
     instead of one per gate and marker), last-registered gate first; may
     ``pytest.fail`` for an invalid marker, which skips the gates after it.
+    A gate whose setup work depends only on markers says which in its
+    ``setup_markers`` attribute (a set of names): it is then called only for
+    tests that carry one of them, which spares most tests a call per gate.
 ``on_makereport(item, call)``
     before the phase's report is made (``call.excinfo`` is the raw exception).
 ``on_report(item, report)``
@@ -32,7 +35,8 @@ Third-party gates keep using ordinary pytest hooks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from collections.abc import Set as AbstractSet
+from typing import Any, Final, final
 
 import pytest
 
@@ -49,51 +53,74 @@ class PerTest:
     failure.
     """
 
-    __slots__ = ("_item", "_logreport", "_makereport", "_report", "_setup", "state")
+    __slots__ = ("_item", "_logreport", "_makereport", "_nodeid", "_report", "_setup", "_worker", "state")
 
     def __init__(self, state: GateSession, gates: Sequence[Any]) -> None:
         self.state = state
+        self._worker = state.is_worker
         self._item: pytest.Item | None = None  # the test whose reports this process is making
+        self._nodeid = ""  # its node id (a property that builds a string: read once per test)
 
         def bound(name: str) -> tuple[Callable[..., None], ...]:
             return tuple(getattr(g, name) for g in gates if hasattr(g, name))
 
-        self._setup = bound("on_setup")[::-1]
+        self._setup = tuple((g.on_setup, getattr(g, "setup_markers", None))
+                            for g in reversed(gates) if hasattr(g, "on_setup"))
         self._makereport = bound("on_makereport")
         self._report = bound("on_report")
         self._logreport = bound("on_logreport")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        marked = {m.name for m in item.iter_markers()}
-        for setup in self._setup:
-            setup(item, marked)
+        marked = _marker_names(item)
+        for setup, wanted in self._setup:
+            if wanted is None or (marked and not wanted.isdisjoint(marked)):
+                setup(item, marked)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-        self._item = item
+        if item is not self._item:
+            self._item, self._nodeid = item, item.nodeid
         for before in self._makereport:
             before(item, call)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        state = self.state
-        item = self._item
         quiet = report.when != "call" and report.outcome == "passed"  # the hot path of a large suite
-        if item is not None and report.nodeid == item.nodeid:  # this process ran the test
+        item = self._item
+        if not self._worker:
+            if quiet:
+                if not hasattr(report, REPORT_ATTR):
+                    return  # a passing setup or teardown with nothing shipped changes no record
+            elif item is not None and report.nodeid == self._nodeid:  # this process ran the test
+                for after in self._report:
+                    after(item, report)
+            state = self.state
+            state.add_report_observations(report)
+            state.record(report)
+            for log in self._logreport:
+                log(report)
+        elif item is not None and report.nodeid == self._nodeid:  # xdist worker: it ran this test
             if not quiet:
                 for after in self._report:
                     after(item, report)
-            if state.is_worker:  # xdist: the test's observations travel with its report
-                shipped = take_observations(item)
-                if shipped:
-                    setattr(report, REPORT_ATTR, shipped)
-                return
-        elif state.is_worker:
-            return
-        if quiet and not hasattr(report, REPORT_ATTR):
-            return  # a passing setup or teardown with nothing shipped changes no record
-        state.add_report_observations(report)
-        state.record(report)
-        for log in self._logreport:
-            log(report)
+            shipped = take_observations(item)  # the test's observations travel with its report
+            if shipped:
+                setattr(report, REPORT_ATTR, shipped)
+
+
+_NO_MARKERS: Final[AbstractSet[str]] = frozenset()
+
+
+def _marker_names(item: pytest.Item) -> AbstractSet[str]:
+    """The names of the markers on the test and its parents: what ``item.iter_markers()`` yields,
+    walked without its three nested generators (most tests carry none)."""
+    names: set[str] | None = None
+    node: Any = item
+    while node is not None:
+        for mark in node.own_markers:
+            if names is None:
+                names = set()
+            names.add(mark.name)
+        node = node.parent
+    return _NO_MARKERS if names is None else names

@@ -203,26 +203,26 @@ class GateSession:
 
     def record(self, report: pytest.TestReport) -> None:
         """Fold one test report into that test's outcome (pytest's own counting rules)."""
-        when = report.when
-        if when != "call" and report.outcome == "passed":
+        when, outcome = report.when, report.outcome  # each read once: ``report.failed`` & co. are properties
+        if when != "call" and outcome == "passed":
             return  # a passing setup or teardown changes nothing: the hot path of a large suite
-        rec = self.records.get(report.nodeid)
+        nodeid = report.nodeid
+        rec = self.records.get(nodeid)
         if rec is None:
-            rec = self.records[report.nodeid] = TestRecord(report.nodeid)
-        wasxfail = hasattr(report, "wasxfail")
-        if report.when == "call":
+            rec = self.records[nodeid] = TestRecord(nodeid)
+        if when == "call":
             rec.duration = report.duration
-        if report.failed:
-            if report.when == "call":
+        if outcome == "failed":
+            if when == "call":
                 rec.outcome, rec.when = "failed", "call"
             elif rec.outcome != "failed":
-                rec.outcome, rec.when = "error", report.when
+                rec.outcome, rec.when = "error", when
             rec.message = rec.message or _one_line(report)
-        elif report.skipped:
-            if rec.outcome == "pending" or report.when == "call":
-                rec.outcome = "xfailed" if wasxfail else "skipped"
-        elif report.when == "call":
-            rec.outcome = "xpassed" if wasxfail else "passed"
+        elif outcome == "skipped":
+            if rec.outcome == "pending" or when == "call":
+                rec.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        elif when == "call":
+            rec.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
 
     def counts(self) -> TestCounts:
         c = TestCounts(collected=max(self.collected, len(self.records)))

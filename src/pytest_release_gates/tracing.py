@@ -120,6 +120,8 @@ def state(item: pytest.Item | None = None) -> str | None:
     if profile is not None:
         names.append(_name(profile))
     names += [COVERAGE if t == _COVERAGE_TOOL else t for t in _monitoring_tools()]
+    if not names:
+        return None  # the common case: nothing traces, and the marker lookup below is not free
     if _no_cover(item):
         names = [n for n in names if n != COVERAGE]
     return _join(names)

@@ -100,7 +100,7 @@ class MemoryBracket:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        res = item.stash.get(resolved_key, NONE)  # set at setup: a hit
+        res = item.stash[resolved_key] if resolved_key in item.stash else NONE  # noqa: SIM401 (a miss raises)
         if "memory_mb" not in res.limits:
             return (yield)
         tracker = memory.tracker()
@@ -127,6 +127,8 @@ class Gate:
         self.settings = settings
         self.warn_fraction = settings.warn_fraction
         self._bracket: MemoryBracket | None = None
+        #: Without a ``[budgets]`` table only a ``budget`` marker gives a test limits (pertest.py).
+        self.setup_markers: frozenset[str] | None = None if settings.budgets else frozenset({"budget"})
 
     def on_setup(self, item: pytest.Item, marked: AbstractSet[str]) -> None:
         res = resolve(item, self.settings, marked)
@@ -155,7 +157,8 @@ class Gate:
                 observe(item, KIND, BudgetObservation(False, res.limits, why).to_json())
 
     def _after_call(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        res = item.stash.get(resolved_key, NONE)
+        # Not stash.get: a test without a budget marker may have no entry (setup_markers), and a miss raises.
+        res = item.stash[resolved_key] if resolved_key in item.stash else NONE  # noqa: SIM401
         measured = perf.measurements(item)
         # Not stash.get: for the many tests without pytest-benchmark, its miss raises and catches a KeyError.
         uses_bench, bench, bench_why = item.stash[_bench_key] if _bench_key in item.stash else _NO_BENCH  # noqa: SIM401

@@ -86,7 +86,7 @@ class Gate:
         self._item: pytest.Item | None = None
         self._expected = _NOTHING_EXPECTED
         self._pending: dict[str, Occurrence] = {}
-        self._last_nodeid = ""
+        self._last_item: pytest.Item | None = None  # its node id is read only when a warning comes
         self._last_expected = _NOTHING_EXPECTED
         self._handler = _Handler(self)
         self._watcher: SwallowWatcher | None = None
@@ -124,7 +124,7 @@ class Gate:
         self._pending.clear()
         self._handled_ids.clear()
         self._expected = self._last_expected = _NOTHING_EXPECTED
-        self._last_nodeid = item.nodeid
+        self._last_item = item
         root = logging.getLogger()
         if self._handler not in root.handlers:
             root.addHandler(self._handler)
@@ -163,10 +163,13 @@ class Gate:
                     self._add(from_exception(exc, "test", self.project))
                 except Exception as err:
                     self.problem(f"capturing a test's exception failed: {type(err).__name__}: {err}")
-        for occ in self._pending.values():
-            observe(item, OBS_KIND, occ.to_json())
-        self._pending.clear()
-        self._handled_ids.clear()
+        pending = self._pending
+        if pending:
+            for occ in pending.values():
+                observe(item, OBS_KIND, occ.to_json())
+            pending.clear()
+        if self._handled_ids:
+            self._handled_ids.clear()
         if call.when == "teardown":
             self._end()
 
@@ -213,7 +216,7 @@ class Gate:
             if nodeid:
                 # Only tests this process ran: under xdist the controller also receives the
                 # workers' warnings, and the workers have already counted them.
-                if nodeid != self._last_nodeid:
+                if self._last_item is None or nodeid != self._last_item.nodeid:
                     return
                 occ = from_warning(warning_message, self.project)
                 if self._last_expected and self._last_expected.covers(occ.type, occ.mro):

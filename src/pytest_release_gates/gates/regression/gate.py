@@ -37,7 +37,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, final
+from typing import Any, Final, final
 
 import pytest
 from packaging.version import InvalidVersion, Version
@@ -95,6 +95,8 @@ def _worst(a: tuple[Status, Level], b: tuple[Status, Level]) -> tuple[Status, Le
 
 @final
 class Gate:
+    setup_markers: Final = frozenset({"regression"})  # on_setup has work only for these (pertest.py)
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 

@@ -41,6 +41,8 @@ def marker_severity(item: pytest.Item) -> str:
 
 @final
 class Gate:
+    setup_markers: Final = frozenset({"gate"})  # on_setup has work only for these (pertest.py)
+
     def __init__(self, settings: Settings) -> None:
         self.levels = dict(settings.levels)
 

@@ -27,7 +27,7 @@ import pytest
 
 from ... import fmt
 from ...config import Settings
-from ...limits import TIMEOUT_PLUGIN, global_timeout, resolve
+from ...limits import TIMEOUT_PLUGIN, closest_marker, global_timeout, resolve
 from ...model import TIMEOUT, GateResult, Level, Status
 from ...session import GateContext, observe, own_failure
 from ..budgets.observation import KIND as BUDGET
@@ -66,7 +66,7 @@ class Gate:
         for item in items:
             res = resolve(item, self.settings)
             seconds = res.limits.get("seconds")
-            if seconds is None or item.get_closest_marker("timeout") is not None:
+            if seconds is None or closest_marker(item, "timeout") is not None:
                 continue
             hang = seconds * factor
             if ceiling is not None and ceiling <= hang:
