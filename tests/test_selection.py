@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import NO_HYPOTHESIS, GateRun
 
+#: Inner runs go in-process (conftest ``run_gate``): the selection is read from the command line and the
+#: config, no global state. ``-n`` runs, the cache-based ones and the rootdir/audit-hook checks stay subprocesses.
+RUN_GATE_INLINE = True
+
 PYPROJECT = """
 [project]
 name = "demo"
