@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 from conftest import NO_HYPOTHESIS
 
+#: Inner runs go in-process (conftest ``run_gate``): hashing and scanning files is no global
+#: state. git clones and every ``-n`` run stay subprocesses.
+RUN_GATE_INLINE = True
+
 PASSING = "def test_ok():\n    assert True\n"
 
 
