@@ -54,6 +54,12 @@ def test_perf(perf):
 """
 
 
+#: Inner pytest runs leave out Hypothesis's pytest plugin: none of them uses it, and it imports all of Hypothesis
+#: in its terminal summary (about 0.7 s of CPU per run, half a small run's cost). The plugin under test does not
+#: touch Hypothesis; tests/test_examples.py and tests/test_tutorial.py still run with every installed plugin.
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+
+
 class GateRun:
     """A finished ``pytest --release-gate`` run inside pytester, with its verdict file."""
 
@@ -86,11 +92,19 @@ class GateRun:
 
 
 @pytest.fixture
-def run_gate(pytester: pytest.Pytester) -> Callable[..., GateRun]:
-    """Run pytest --release-gate in a subprocess (global state, signals, xdist stay isolated)."""
+def run_gate(pytester: pytest.Pytester, request: pytest.FixtureRequest) -> Callable[..., GateRun]:
+    """Run pytest --release-gate in a subprocess (global state, signals, xdist stay isolated).
 
-    def run(*args: str, subprocess: bool = True, gate: bool = True) -> GateRun:
-        full = (["--release-gate"] if gate else []) + ["-p", "no:cacheprovider", *args]
+    A module that sets ``RUN_GATE_INLINE = True`` runs it in this process instead (``pytester.runpytest``,
+    about half the CPU of a new interpreter), except under ``-n`` (xdist's worker processes); its tests that
+    involve signals, threads, ``os._exit``, measured memory or other global state pass ``subprocess=True``.
+    """
+    inline = bool(getattr(request.module, "RUN_GATE_INLINE", False))
+
+    def run(*args: str, subprocess: bool | None = None, gate: bool = True) -> GateRun:
+        full = (["--release-gate"] if gate else []) + ["-p", "no:cacheprovider", *NO_HYPOTHESIS, *args]
+        if subprocess is None:
+            subprocess = not inline or any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
         result = pytester.runpytest_subprocess(*full) if subprocess else pytester.runpytest(*full)
         verdict = pytester.path / ".release-gates" / "verdict.json"
         for a in args:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NO_HYPOTHESIS
 
 BASELINE = "release-gates.baseline.json"
 
@@ -55,7 +56,7 @@ def start(cwd: Path, name: str, *args: str, barrier: Path | None, **env: str) ->
     if barrier is not None:
         environ["BARRIER"] = str(barrier)
     cmd = [sys.executable, "-m", "pytest", "--release-gate", "--gate-update-baseline", "-p", "no:cacheprovider",
-           f"--gate-verdict=.release-gates/{name}.json", *args]
+           *NO_HYPOTHESIS, f"--gate-verdict=.release-gates/{name}.json", *args]
     return subprocess.Popen(cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -8,6 +8,10 @@ from collections.abc import Callable
 import pytest
 from conftest import GateRun
 
+#: Inner runs go in-process (conftest ``run_gate``): baseline files are read and written
+#: through the run's config, no global state. The coverage run (a tracer) and every ``-n`` run stay subprocesses.
+RUN_GATE_INLINE = True
+
 RunGate = Callable[..., GateRun]
 BASELINE = "release-gates.baseline.json"
 
@@ -144,7 +148,7 @@ def test_unreadable_baseline_says_fix_it_not_accept(pytester: pytest.Pytester, r
     pytester.makepyfile(test_x=ERRORS)
     pytester.makepyprojecttoml("[tool.release_gates]\ncoverage_max_drop = 1\n")
     (pytester.path / BASELINE).write_bytes(b"{ not json")
-    r = run_gate("--cov=.")
+    r = run_gate("--cov=.", subprocess=True)  # coverage.py's tracer: in a process of its own
     assert r.level == "hold"
     new_type = r.gates("new_error_type", "fail")
     assert new_type and all("could not be read: fix the file" in g["message"] for g in new_type), new_type

@@ -11,6 +11,11 @@ import pytest
 
 from pytest_release_gates.report import ci
 
+#: Inner runs go in-process (conftest ``run_gate``): the CI outputs are files named by environment
+#: variables read at run time. Every ``-n`` run stays a subprocess.
+RUN_GATE_INLINE = True
+
+
 # A third-party gate plugin (the documented extension point) that reports integrity findings and
 # budgets, so these tests do not depend on how the built-in gates phrase theirs.
 FINDINGS_CONFTEST = '''

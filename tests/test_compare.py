@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NO_HYPOTHESIS
 
 from pytest_release_gates.config import CompareSettings, Settings
 from pytest_release_gates.gates.ab import git as cgit
@@ -90,8 +91,8 @@ def tmpdir_env(tmp_path: Path) -> Path:
 def run_ab(cwd: Path, tmpdir_env: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     full_env = {**os.environ, "TMPDIR": str(tmpdir_env), **(env or {})}
     full_env.pop("PYTEST_ADDOPTS", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider",
+                           *NO_HYPOTHESIS, *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
     out = proc.stdout + proc.stderr
     path = cwd / ".release-gates" / "verdict.json"
     verdict = json.loads(path.read_text()) if path.exists() else {}

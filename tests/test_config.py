@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import NO_HYPOTHESIS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,7 +103,7 @@ def test_bad_config_ignored_without_release_gate(pytester: pytest.Pytester) -> N
         @pytest.mark.expected_errors("KeyError")
         def test_a(): pass
     """)
-    r = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider")
+    r = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", *NO_HYPOTHESIS)
     assert r.ret == 0
     assert not (pytester.path / ".release-gates").exists()  # writes nothing without --release-gate
 

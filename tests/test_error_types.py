@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import GateRun
+from conftest import NO_HYPOTHESIS, GateRun
 
 RunGate = Callable[..., GateRun]
 
@@ -254,7 +254,7 @@ def test_a_user_handler_that_raises_behaves_as_without_the_gate(app: pytest.Pyte
             finally:
                 logging.getLogger().removeHandler(h)
     """)
-    plain = app.runpytest_subprocess("-p", "no:cacheprovider")
+    plain = app.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS)
     plain.assert_outcomes(passed=1)
     run = run_gate()
     run.result.assert_outcomes(passed=1)
@@ -616,5 +616,5 @@ def test_without_release_gate_nothing_is_captured(app: pytest.Pytester) -> None:
         def test_it():
             assert logging.getLogger().handlers == []
     """)
-    app.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:logging").assert_outcomes(passed=1)
+    app.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS, "-p", "no:logging").assert_outcomes(passed=1)
     assert not (app.path / ".release-gates").exists()

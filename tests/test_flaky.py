@@ -7,6 +7,11 @@ import time
 
 import pytest
 
+#: Inner runs go in-process (conftest ``run_gate``): the history is a file, reruns a plugin of the
+#: inner config. Every ``-n`` run stays a subprocess.
+RUN_GATE_INLINE = True
+
+
 # The test fails while a file named FAIL exists next to it: each run decides by touching or removing it.
 FLIPPY = """
 import pathlib

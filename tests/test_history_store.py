@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import NO_HYPOTHESIS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,8 +131,9 @@ def ci_env(branch: str = "main", **more: str) -> dict[str, str]:
 
 def gate(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A real ``pytest --release-gate`` session in ``cwd``."""
-    return subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, env=env or ci_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider",
+                           *NO_HYPOTHESIS, *args], cwd=cwd, env=env or ci_env(), capture_output=True, text=True,
+                          timeout=600)
 
 
 def verdict(cwd: Path) -> dict:
@@ -262,23 +264,31 @@ from pathlib import Path
 from pytest_release_gates.history import open_store, parse
 url, root, writer, runs = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 for i in range(runs):
-    store = open_store(parse(url, root), timeout=30, prune_every=0)  # one connection per run, as a CI job
+    store = open_store(parse(url, root), timeout=300, prune_every=0)  # one connection per run, as a CI job
     failed = ["test_x.py::test_flippy"] if i % 7 == 0 else []
     store.append({"v": 1, "time": round(time.time(), 3), "verdict": "hold" if failed else "deploy",
                   "failed": failed, "run_id": f"{writer}-{i}-{uuid.uuid4().hex[:8]}", "project": "fleet",
                   "branch": "main", "role": "run", "job": writer},
-                 max_runs=1000, max_days=30)  # retention above 800: every writer tries it, none may drop a run
+                 max_runs=1000, max_days=30)  # retention above the total: every writer tries it, none may drop a run
     store.close()
 """
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_sixteen_writers_from_four_checkouts_lose_nothing(backend: str, request: pytest.FixtureRequest,
-                                                         tmp_path: Path) -> None:
+def test_ten_writers_from_four_checkouts_lose_nothing(backend: str, request: pytest.FixtureRequest,
+                                                      tmp_path: Path) -> None:
+    """Six writer processes and four checkouts' sessions append at once; not one row may go missing.
+
+    Sized for a shared 2-core machine: a lost row comes from two writers overlapping (a lock or retention race),
+    and ten processes appending in a tight loop overlap on every append, so more writers or rows (it was 16
+    writers and 800 rows) only add time. The lock waits are generous (``history_timeout = 120`` for the sessions,
+    300 s for the writers): a session that gave up would keep its entry locally and the count would be short
+    for a reason that is not the one tested here.
+    """
     url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path / 'fleet.db'}"
-    runners = [checkout(tmp_path, f"runner{i}", url) for i in range(4)]
-    sessions_each, direct_writers = 2, 12
-    direct_runs = (800 - 4 * sessions_each) // direct_writers  # 66 each: 792 + 8 sessions = 800
+    runners = [checkout(tmp_path, f"runner{i}", url, config="history_timeout = 120\n") for i in range(4)]
+    sessions_each, direct_writers, direct_runs = 2, 6, 24  # 6 * 24 = 144 direct rows + 8 sessions = 152
+    total = direct_writers * direct_runs + 4 * sessions_each
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(runners[w % 4]), f"w{w}", str(direct_runs)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for w in range(direct_writers)]
@@ -302,9 +312,9 @@ def test_sixteen_writers_from_four_checkouts_lose_nothing(backend: str, request:
     s = opened(url, tmp_path)
     rows = list(s.export())
     s.close()
-    assert len(rows) == 800
-    assert len({r["run_id"] for r in rows}) == 800
-    assert sum(1 for r in rows if r.get("job", "").startswith("w")) == 792
+    assert len(rows) == total
+    assert len({r["run_id"] for r in rows}) == total
+    assert sum(1 for r in rows if r.get("job", "").startswith("w")) == direct_writers * direct_runs
     assert {r["project"] for r in rows} == {"fleet"}
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+#: Inner runs go in-process (conftest ``run_gate``): the hooks live in the inner run's conftest and
+#: plugin manager. Every ``-n`` run stays a subprocess.
+RUN_GATE_INLINE = True
+
 
 def test_conftest_contributes_a_gate(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makeconftest("""

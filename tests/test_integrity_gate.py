@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import NO_HYPOTHESIS
+
+#: Inner runs go in-process (conftest ``run_gate``): hashing and scanning files is no global
+#: state. git clones and every ``-n`` run stay subprocesses.
+RUN_GATE_INLINE = True
 
 PASSING = "def test_ok():\n    assert True\n"
 
@@ -72,7 +77,8 @@ def test_a_fresh_clone_has_the_manifest(pytester: pytest.Pytester, tmp_path_fact
     assert rg(pytester.path, "integrity", "generate").returncode == 0
     assert (pytester.path / "release-gates.integrity.json").is_file()
     first = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "--gate-update-baseline",
-                            "-p", "no:cacheprovider"], cwd=pytester.path, capture_output=True, text=True, check=False)
+                            "-p", "no:cacheprovider", *NO_HYPOTHESIS], cwd=pytester.path, capture_output=True,
+                           text=True, check=False)
     assert first.returncode == 0, first.stdout
     assert not list(pytester.path.glob("*.bak"))  # backups are machine files, under .release-gates/
     subprocess.run(["git", "init", "-q", str(pytester.path)], check=True)
@@ -81,8 +87,8 @@ def test_a_fresh_clone_has_the_manifest(pytester: pytest.Pytester, tmp_path_fact
     clone = tmp_path_factory.mktemp("clone") / "project"
     subprocess.run(["git", "clone", "-q", str(pytester.path), str(clone)], check=True)
     assert not (clone / ".release-gates").exists()
-    run = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider"], cwd=clone,
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run([sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS],
+                         cwd=clone, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout
     verdict = json.loads((clone / ".release-gates" / "verdict.json").read_text())
     assert verdict["verdict"] == "deploy"
@@ -258,7 +264,7 @@ def test_marked(integrity, tmp_path):
 
 def test_fixture_watch(pytester: pytest.Pytester, run_gate: Callable[..., Any]) -> None:
     pytester.makepyfile(test_watch=WATCH_TESTS)
-    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS)
     plain.assert_outcomes(passed=3)
     run = run_gate()
     assert run.level == "hold"
@@ -284,7 +290,7 @@ def test_root(integrity, tmp_path):
     with integrity.watch(tmp_path / "missing"):
         pass
 ''')
-    res = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS)
     res.assert_outcomes(failed=3)
     out = res.stdout.str()
     assert "invalid integrity.watch(): unknown rule 'nope'" in out

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from conftest import NO_HYPOTHESIS
 
 
 def _verdict(pytester: pytest.Pytester) -> dict[str, object]:
@@ -19,15 +20,15 @@ def _verdict(pytester: pytest.Pytester) -> dict[str, object]:
 def test_sigterm_mid_run_leaves_incomplete_hold(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyfile(test_fast="def test_ok(): pass\n")
     assert run_gate().level == "deploy"  # an earlier deploy that must not survive
-    pytester.makepyfile(test_slow="import time\ndef test_slow(): time.sleep(60)\n")
+    pytester.makepyfile(test_slow="import time\ndef test_slow(): time.sleep(600)\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS],
         cwd=pytester.path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300  # generous: a loaded machine can take long to start pytest; left early
         while time.monotonic() < deadline:
             try:
                 if _verdict(pytester)["complete"] is False:
@@ -36,7 +37,7 @@ def test_sigterm_mid_run_leaves_incomplete_hold(pytester: pytest.Pytester, run_g
                 pass
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
     finally:
         proc.kill()
     v = _verdict(pytester)

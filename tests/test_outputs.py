@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+#: Inner runs go in-process (conftest ``run_gate``): verdict and report files only.
+RUN_GATE_INLINE = True
+
 
 def test_summary_lists_only_failing_gates_grouped_by_kind(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyfile("def test_ok(): pass\ndef test_bad(): assert 0\n")

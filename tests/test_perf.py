@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from conftest import NO_HYPOTHESIS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,7 +103,7 @@ def test_measure_without_release_gate(pytester: pytest.Pytester) -> None:
             finally:
                 gc.enable()
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS)
     result.assert_outcomes(passed=2)
     assert not (pytester.path / ".release-gates").exists()
 
@@ -153,7 +154,7 @@ def test_limits_become_budget_gates_and_samples_a_metric(pytester: pytest.Pytest
 def test_bad_input_is_one_line_naming_the_test(pytester: pytest.Pytester, call: str, message: str) -> None:
     pytester.makepyfile(test_p=f"def test_bad(perf):\n    {call}\n")
     for args in ([], ["--release-gate"]):
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS, *args)
         result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines([f"invalid perf.measure in test_p.py::test_bad: {message}"])
         assert "Traceback" not in result.stdout.str() and "perf.py" not in result.stdout.str()

@@ -14,6 +14,10 @@ from conftest import PERF_SQUARES, GateRun
 RunGate = Callable[..., GateRun]
 BASELINE = "release-gates.baseline.json"
 
+#: Inner runs go in-process (conftest ``run_gate``): metrics from ``gate_metric`` and sleeps are data, not
+#: global state. Measured CPU work (perf, pytest-benchmark) and every ``-n`` run stay in a subprocess.
+RUN_GATE_INLINE = True
+
 METRICS = """
 import os
 F = float(os.environ.get("F", "1"))
@@ -385,14 +389,14 @@ def test_perf_samples_regress_only_when_significant(
     # Wide margins: on a shared VM the same code's speed can swing 2x between runs a second apart.
     pytester.makepyprojecttoml("[tool.release_gates]\nregression_tolerance = 1.5\nrollback_ratio = 4.0\n")
     pytester.makepyfile(test_p=PERF)
-    run_gate("--gate-update-baseline")
+    run_gate("--gate-update-baseline", subprocess=True)  # timed work: in a process of its own
     entry = read(pytester)["regression"]["test_p.py::test_perf::squares"]
     assert entry["count"] == 30 and len(entry["samples"]) == 30 and entry["source"] == "perf"
-    same = run_gate()
+    same = run_gate(subprocess=True)
     g = gate(same, "test_p.py::test_perf::squares")
     assert g["status"] in ("pass", "warn") and "p=" in g["message"]  # noisy machine: never a failure
     monkeypatch.setenv("F", "12")
-    slow = run_gate()
+    slow = run_gate(subprocess=True)
     g = gate(slow, "test_p.py::test_perf::squares")
     assert g["status"] == "fail" and g["level"] == "rollback" and g["p_value"] < 0.002, g
 
@@ -426,12 +430,12 @@ def test_pytest_benchmark_samples_are_tracked(
             benchmark.pedantic(work, rounds=30, iterations=1)
         """
     )
-    run_gate("--gate-update-baseline")
+    run_gate("--gate-update-baseline", subprocess=True)  # pytest-benchmark keeps state of its own
     entries = read(pytester)["regression"]
     (key,) = [k for k in entries if k.startswith("test_b.py::test_bench::")]
     assert entries[key]["source"] == "benchmark" and entries[key]["count"] == 30
     monkeypatch.setenv("F", "4")
-    r = run_gate()
+    r = run_gate(subprocess=True)
     g = gate(r, key)
     assert g["status"] == "fail" and g["level"] == "rollback" and g["p_value"] < 0.002, g
 

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GateRun
+from conftest import NO_HYPOTHESIS, GateRun
+
+#: Inner runs go in-process (conftest ``run_gate``): the selection is read from the command line and the
+#: config, no global state. ``-n`` runs, the cache-based ones and the rootdir/audit-hook checks stay subprocesses.
+RUN_GATE_INLINE = True
 
 PYPROJECT = """
 [project]
@@ -45,7 +49,7 @@ def project(pytester: pytest.Pytester) -> Path:
 
 
 def _run(pytester: pytest.Pytester, *args: str, cache: bool = False) -> GateRun:
-    full = ["--release-gate", *([] if cache else ["-p", "no:cacheprovider"]), *args]
+    full = ["--release-gate", *([] if cache else ["-p", "no:cacheprovider", *NO_HYPOTHESIS]), *args]
     return GateRun(pytester.runpytest_subprocess(*full), pytester.path / ".release-gates" / "verdict.json")
 
 
@@ -197,7 +201,7 @@ def _refused(result: pytest.RunResult, option: str, value: str) -> None:
 
 
 def test_separate_verdict_value_that_moves_the_rootdir_is_refused(nested: Path, pytester: pytest.Pytester) -> None:
-    args = ["--release-gate", "-p", "no:cacheprovider", "--gate-verdict", "../out/verdict.json"]
+    args = ["--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS, "--gate-verdict", "../out/verdict.json"]
     first = pytester.runpytest_subprocess(*args)  # no such file yet: it cannot move anything
     assert first.ret == 0, first.stdout.str()
     verdict = json.loads((nested.parent / "out" / "verdict.json").read_text())
@@ -207,7 +211,7 @@ def test_separate_verdict_value_that_moves_the_rootdir_is_refused(nested: Path, 
     assert "the rootdir became" in second.stderr.str()
     assert not (nested.parent / ".release-gates").exists()  # nothing of ours beside the verdict
     assert not (nested.parent / "release-gates.baseline.json").exists()
-    joined = pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider",
+    joined = pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
                                            "--gate-verdict=../out/verdict.json")
     assert joined.ret == 0, joined.stdout.str()
 
@@ -217,20 +221,21 @@ def test_separate_value_in_pytest_addopts_is_refused(
 ) -> None:
     (nested.parent / "out" / "verdict.json").write_text("{}")
     monkeypatch.setenv("PYTEST_ADDOPTS", "--gate-verdict ../out/verdict.json")
-    _refused(pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider"),
+    _refused(pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS),
              "--gate-verdict", "../out/verdict.json")
 
 
 @pytest.mark.parametrize("option", ["--gate-baseline", "--gate-report", "--gate-sarif", "--gate-dotenv"])
 def test_every_path_option_is_guarded(nested: Path, pytester: pytest.Pytester, option: str) -> None:
     (nested.parent / "out" / "file").write_text("{}")
-    _refused(pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", option, "../out/file"),
+    _refused(pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS, option,
+                                           "../out/file"),
              option, "../out/file")
 
 
 def test_separate_value_that_changes_nothing_is_accepted(nested: Path, pytester: pytest.Pytester) -> None:
     """Inside the project the rootdir search ends at the same config: provably harmless."""
-    args = ["--release-gate", "-p", "no:cacheprovider", "--gate-verdict", ".release-gates/verdict.json"]
+    args = ["--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS, "--gate-verdict", ".release-gates/verdict.json"]
     assert pytester.runpytest_subprocess(*args).ret == 0
     again = pytester.runpytest_subprocess(*args)
     assert again.ret == 0, again.stderr.str()
@@ -337,7 +342,8 @@ def test_machine_files_stay_under_the_rootdir(
 
     def run(*args: str, size: str = "1") -> pytest.RunResult:
         monkeypatch.setenv("SIZE", size)
-        return pytester.runpytest_subprocess("--release-gate", "-p", "audit_hook", "-p", "no:cacheprovider", *args)
+        return pytester.runpytest_subprocess("--release-gate", "-p", "audit_hook", "-p", "no:cacheprovider",
+                                             *NO_HYPOTHESIS, *args)
 
     assert run("--gate-update-baseline").ret == 0
     assert run("--gate-update-baseline", size="2").ret == 0  # the baseline changes: a backup is kept

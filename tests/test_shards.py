@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GateRun
+from conftest import NO_HYPOTHESIS, GateRun
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false",
        "-c", "init.defaultBranch=main"]
@@ -103,7 +103,8 @@ def test_provisional_and_final_verdict_share_one_run_id(pytester: pytest.Pyteste
 
 
 def _shard(pytester: pytest.Pytester, name: str, *args: str) -> GateRun:
-    result = pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", f"--gate-verdict={name}", *args)
+    result = pytester.runpytest_subprocess("--release-gate", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
+                                           f"--gate-verdict={name}", *args)
     return GateRun(result, pytester.path / name)
 
 

@@ -9,6 +9,9 @@ from collections.abc import Callable
 import pytest
 from conftest import GateRun
 
+#: Inner runs go in-process (conftest ``run_gate``): the commit is read with git, no global state.
+RUN_GATE_INLINE = True
+
 RunGate = Callable[..., GateRun]
 
 

@@ -7,6 +7,10 @@ import json
 
 import pytest
 
+#: Inner runs go in-process (conftest ``run_gate``): a third-party kind registers through the inner
+#: run's plugin manager.
+RUN_GATE_INLINE = True
+
 PLUGIN = """
     from pytest_release_gates import ConfigKey, GateResult, GateSpec, Level, MarkerSpec, Status, UsageError, observe
     from pytest_release_gates.config import str_list

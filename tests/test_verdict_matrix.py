@@ -8,6 +8,10 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("pytester")
 
+#: Inner runs go in-process (conftest ``run_gate``): pass/fail/skip outcomes only. A ``KeyboardInterrupt``
+#: and an ``os._exit`` would end this process too: those two run in a subprocess, and every ``-n`` run does.
+RUN_GATE_INLINE = True
+
 
 def test_every_gate_passes_deploys(pytester: pytest.Pytester, run_gate) -> None:
     pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
@@ -135,7 +139,7 @@ def test_keyboard_interrupt_holds(pytester: pytest.Pytester, run_gate) -> None:
         def test_b(): raise KeyboardInterrupt
         def test_c(): pass
     """)
-    run = run_gate()
+    run = run_gate(subprocess=True)  # the interrupt would stop this process's own run
     assert run.ret == 2
     assert run.level == "hold"
     assert run.verdict["complete"] is True  # the run ended and says why it holds
@@ -250,7 +254,7 @@ def test_killed_process_leaves_provisional_hold(pytester: pytest.Pytester, run_g
     pytester.makepyfile(test_prev="def test_ok(): pass\n")
     assert run_gate().level == "deploy"
     pytester.makepyfile(test_zz="import os\ndef test_dies(): os._exit(9)\n")
-    run = run_gate()
+    run = run_gate(subprocess=True)  # os._exit ends the process it runs in
     assert run.ret == 9
     v = run.verdict
     assert v["verdict"] == "hold" and v["complete"] is False  # never the earlier deploy
