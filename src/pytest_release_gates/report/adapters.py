@@ -26,7 +26,7 @@ from ..history import run as history
 from ..metrics import collect
 from ..model import RUN, GateResult, Level, Status, UsageError
 from ..session import GateContext
-from . import ci, html, markdown, trend
+from . import ci, markdown
 
 FLAKY_PLUGIN: Final = "release-gates-flaky"
 
@@ -62,6 +62,10 @@ class Reports:
         run = history.for_run(context)
         entry = self._history(verdict, context)
         if int(self.config.getoption("verbose", 0)) > 0:
+            # Imported here (also html in _write_html): only -v and --gate-report draw trends; the two modules
+            # cost every other run ~6 M instructions of imports (valgrind, `python -c`, 2026-12-05).
+            from . import trend
+
             messages.extend(_sparklines(run.recent(trend.SPARK_RUNS, entry)))
         opt = self.config.getoption
         steps: list[tuple[str, Callable[[], str | None]]] = []
@@ -142,6 +146,8 @@ def _write(path: Path, text: str, what: str) -> str:
 
 
 def _write_html(path: Path, verdict: Mapping[str, Any], view: history.Overview) -> str:
+    from . import html  # imported here: see the sparklines in pytest_release_gates_report
+
     page = html.render(verdict, view.entries, total_runs=view.total, verdict_counts=view.verdict_counts)
     atomic.write_text(path, page, durable=False)  # regenerated every run: atomic is enough
     return f"HTML report written to {path}"
@@ -190,6 +196,8 @@ def _workspace_prefix(rootdir: Path) -> str:
 
 
 def _sparklines(entries: list[history.Entry]) -> list[str]:
+    from . import trend  # imported here: see pytest_release_gates_report
+
     current = entries[-1].get("metrics") if entries else None
     if not isinstance(current, dict) or not current:
         return []

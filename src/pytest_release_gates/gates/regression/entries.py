@@ -11,7 +11,6 @@ from typing import Any, Final
 
 from ... import baseline as baseline_mod
 from ... import metrics
-from ...measure import instructions
 from ...model import UsageError
 from .debt import debt_of
 
@@ -91,7 +90,9 @@ def make_entry(m: metrics.Metric, machine: str) -> dict[str, Any]:
     if m.counted:  # the same on any machine with the same environment: that, not the machine, is recorded
         del entry["machine"]
         if m.count_env:
-            entry["count_env"] = instructions.environment_id(m.count_env)
+            from ...measure.count_env import environment_id  # imported here: see count_env_differences
+
+            entry["count_env"] = environment_id(m.count_env)
     return baseline_mod.normalize(entry)  # type: ignore[no-any-return]
 
 
@@ -99,7 +100,11 @@ def count_env_differences(baseline: baseline_mod.Baseline, entry: Mapping[str, A
     """What differs between where a counted entry was counted and where ``m`` was (empty: comparable)."""
     envs = baseline.meta.get(COUNT_ENVS)
     recorded = envs.get(entry.get("count_env")) if isinstance(envs, dict) else None
-    return instructions.differences(recorded if isinstance(recorded, dict) else None, m.count_env or {})
+    # Imported here: only counted metrics need it; measure.instructions and its helpers cost a run that counts
+    # nothing ~25 M instructions of imports (valgrind, `python -c` importing the plugin, 2026-12-05).
+    from ...measure.count_env import differences
+
+    return differences(recorded if isinstance(recorded, dict) else None, m.count_env or {})
 
 
 def thin(sorted_values: Sequence[float], cap: int) -> list[float]:

@@ -51,7 +51,6 @@ from ...model import REGRESSION, GateResult, Level, Status
 from ...project import project_facts
 from ...session import GateContext, observe
 from ...significance import ALPHA
-from . import record
 from .compare import (
     IMPROVED,
     NOISE,
@@ -116,6 +115,10 @@ class Gate:
     # -------------------------------------------------- on the controller
 
     def pytest_release_gates_update_baseline(self, context: GateContext, baseline: Baseline) -> Iterable[str]:
+        # Imported here: only --gate-update-baseline records; it and measure.instructions cost every other run
+        # ~25 M instructions of imports (valgrind, `python -c` importing the plugin, 2026-12-05).
+        from . import record
+
         return record.update(self.settings, context, baseline)
 
     def _tolerance(self, m: metrics.Metric) -> float:
