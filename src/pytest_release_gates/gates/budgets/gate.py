@@ -180,7 +180,7 @@ class Gate:
             report.outcome = "failed"
             report.longrepr = "; ".join(_report_line(c) for c in over)
             own_failure(item, KIND)
-        observe(item, KIND, BudgetObservation(True, limits, checks=tuple(checks), overrides=res.overrides).to_json())
+        observe(item, KIND, BudgetObservation.checked_json(limits, checks, res.overrides))
 
     def _checks(self, item: pytest.Item, report: pytest.TestReport, res: Resolved,
                 measured: list[perf.Measurement], uses_bench: bool, bench: list[float] | None,

@@ -62,7 +62,9 @@ class Gate:
             return
         factor = self.settings.hang_factor
         ceiling = global_timeout(config)
-        mark: Any = None
+        # One MarkDecorator per distinct limit, shared by the tests that have it (marks are immutable):
+        # a suite with the same budget on every test builds one, not one per test.
+        marks: dict[float, Any] = {}
         for item in items:
             res = resolve(item, self.settings)
             seconds = res.limits.get("seconds")
@@ -71,9 +73,10 @@ class Gate:
             hang = seconds * factor
             if ceiling is not None and ceiling <= hang:
                 continue
-            if mark is None:
-                mark = pytest.mark.timeout  # registered by pytest-timeout, so --strict-markers accepts it
-            item.add_marker(mark(hang, func_only=True))
+            mark = marks.get(hang)
+            if mark is None:  # registered by pytest-timeout, so --strict-markers accepts it
+                mark = marks[hang] = pytest.mark.timeout(hang, func_only=True)
+            item.add_marker(mark)
             item.stash[_hang_key] = (hang, seconds)
 
     def on_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
